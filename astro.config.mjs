@@ -1,0 +1,11 @@
+// The report site. Pages read only the pipeline's results under cache/ and content/.
+import { defineConfig } from 'astro/config';
+import mdx from '@astrojs/mdx';
+
+export default defineConfig({
+  // ICL_LAB_BASE lets the static site live under a sub-path (e.g. /icl-lab/).
+  base: process.env.ICL_LAB_BASE ?? '/',
+  integrations: [mdx()],
+  outDir: 'dist',
+  telemetry: false,
+});
