@@ -7,5 +7,4 @@ export default defineConfig({
   base: process.env.ICL_LAB_BASE ?? '/',
   integrations: [mdx()],
   outDir: 'dist',
-  telemetry: false,
 });

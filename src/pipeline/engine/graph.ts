@@ -53,6 +53,8 @@ export class Graph {
   /** Baked weights and constants, by value name. */
   readonly initializers = new Map<string, HostTensor>();
   private readonly usedNames = new Set<string>();
+  /** Symbolic contents of small int64 shape vectors (outputs of Shape and what is built from them). */
+  private readonly dimValues = new Map<string, Dim[]>();
   private counter = 0;
   private scopes: string[] = [];
 
@@ -116,6 +118,11 @@ export class Graph {
     return Array.from(t.data as ArrayLike<number | bigint>, (x) => Number(x));
   }
 
+  /** The contents of an int64 shape vector: a constant's numbers, or the symbolic dims a Shape op returns. */
+  dimsValue(v: Value): Dim[] | undefined {
+    return this.constantValue(v) ?? this.dimValues.get(v.name);
+  }
+
   /** Record one node. Prefer the named helpers below; this is the escape hatch they share. */
   apply(op: string, inputs: Value[], attrs: Attrs = {}, outputNames?: string[]): Value[] {
     const def = OPS[op];
@@ -127,8 +134,32 @@ export class Graph {
       dtype: t.dtype,
       shape: t.shape,
     }));
+    types.forEach((t, i) => t.value && this.dimValues.set(outputs[i].name, t.value));
     this.nodes.push({ op, inputs, outputs, attrs });
     return outputs;
+  }
+
+  /**
+   * Drop the nodes recorded since `start` that nothing in `keep` (or any graph output) depends on, and the
+   * constants only they used: the autodiff emits every rule's gradients and keeps the ones the result needs.
+   */
+  pruneSince(start: number, keep: Value[]): void {
+    const live = new Set([...keep, ...this.outputs].map((v) => v.name));
+    const kept: Node[] = [];
+    for (let i = this.nodes.length - 1; i >= start; i--) {
+      const n = this.nodes[i];
+      if (!n.outputs.some((o) => live.has(o.name))) continue;
+      kept.push(n);
+      for (const v of n.inputs) live.add(v.name);
+    }
+    const used = new Set(this.nodes.flatMap((n, i) => (i < start ? n.inputs.map((v) => v.name) : [])));
+    for (const n of kept) for (const v of n.inputs) used.add(v.name);
+    const keptSet = new Set(kept);
+    const removed = this.nodes.splice(start).filter((n) => !keptSet.has(n));
+    this.nodes.push(...kept.reverse());
+    for (const n of removed) {
+      for (const v of n.inputs) if (this.initializers.has(v.name) && !used.has(v.name)) this.initializers.delete(v.name);
+    }
   }
 
   private one(op: string, inputs: Value[], attrs: Attrs = {}): Value {
@@ -156,6 +187,7 @@ export class Graph {
   where(cond: Value, a: Value, b: Value): Value { return this.one('Where', [cond, a, b]); }
   cast(a: Value, to: DType): Value { return this.one('Cast', [a], { to: ONNX_TYPE[to] }); }
   identity(a: Value): Value { return this.one('Identity', [a]); }
+  erf(a: Value): Value { return this.one('Erf', [a]); }
 
   // --- linear algebra and normalisation ---
   matmul(a: Value, b: Value): Value { return this.one('MatMul', [a, b]); }
@@ -191,6 +223,27 @@ export class Graph {
     return this.one('ReduceMean', [x, this.constantInt(axes)], { keepdims: keepDims ? 1 : 0 });
   }
 
+  // --- shapes and scatters (mostly emitted by derivative rules) ---
+  /** The runtime shape of `x` as an int64 vector (its symbolic dims are tracked, see dimsValue). */
+  shape(x: Value): Value { return this.one('Shape', [x]); }
+  /** Element count of `x` as an int64 scalar. */
+  size(x: Value): Value { return this.one('Size', [x]); }
+  /** A tensor of the given shape (an int64 vector) filled with `value`. */
+  constantOfShape(shape: Value, dtype: DType, value: number): Value {
+    const fill = dtype === 'int64' ? int64([value], [1]) : floatTensor(dtype as 'float32' | 'float64', [value], [1]);
+    return this.one('ConstantOfShape', [shape], {
+      value: { name: 'value', dataType: ONNX_TYPE[dtype], dims: [1], rawData: tensorBytes(fill) },
+    });
+  }
+  /** Broadcast `x` to `shape` (an int64 vector). */
+  expand(x: Value, shape: Value): Value { return this.one('Expand', [x, shape]); }
+  scatterND(data: Value, indices: Value, updates: Value, reduction: 'none' | 'add'): Value {
+    return this.one('ScatterND', [data, indices, updates], { reduction });
+  }
+  scatterElements(data: Value, indices: Value, updates: Value, axis: number, reduction: 'none' | 'add'): Value {
+    return this.one('ScatterElements', [data, indices, updates], { axis, reduction });
+  }
+
   /** Serialise: graph inputs, outputs, nodes and initializers (large ones as external data). */
   build(): BuiltModel {
     if (this.outputs.length === 0) throw new Error('graph has no outputs: call graph.output(...) first');
@@ -199,6 +252,12 @@ export class Graph {
     let shard: { path: string; parts: Uint8Array[]; size: number } | null = null;
     const flush = () => {
       if (!shard) return;
+      if (shard.parts.length === 1) {
+        // A tensor alone in its shard travels as it is: no copy of a gigabyte-sized weight.
+        externalData.push({ path: shard.path, data: shard.parts[0] });
+        shard = null;
+        return;
+      }
       const data = new Uint8Array(shard.size);
       let at = 0;
       for (const p of shard.parts) {
