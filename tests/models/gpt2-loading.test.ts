@@ -108,7 +108,7 @@ describe('null-model twins', () => {
     // Fresh weights follow GPT-2's initialisation: std 0.02, residual projections scaled by 1/sqrt(2 n_layer).
     const std = (x: ArrayLike<number>) => Math.sqrt(Array.from(x).reduce((s, v) => s + v * v, 0) / x.length);
     const big = nullTwin(gpt2Family, gpt2Family.parseConfig({ ...tiny.config, n_embd: 64 }, 'c'), new Map(), 'untrained', 3);
-    expect(std(big.get('blocks.0.mlp.fc.weight')!.data)).toBeCloseTo(0.02, 3);
-    expect(std(big.get('blocks.0.attn.o.weight')!.data)).toBeCloseTo(0.02 / 2, 3);
+    expect(std(big.get('blocks.0.mlp.fc.weight')!.data as Float32Array)).toBeCloseTo(0.02, 3);
+    expect(std(big.get('blocks.0.attn.o.weight')!.data as Float32Array)).toBeCloseTo(0.02 / 2, 3);
   });
 });
