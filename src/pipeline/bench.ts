@@ -8,6 +8,7 @@ import { float32 } from './engine/tensor.ts';
 import { Rng } from './util/random.ts';
 import { gpt2Family } from './models/gpt2.ts';
 import { ModelSession } from './models/forward.ts';
+import { TrainingSession, nonFinite, sgdStep } from './models/training.ts';
 
 export interface BenchLine {
   name: string;
@@ -93,6 +94,31 @@ export async function forwardBench(matmulGflops: number, threads?: number): Prom
   ];
 }
 
+/** Forward + backward with K/V gradients (the paper's FT) for the GPT-2-small shape, and one whole finetune step. */
+export async function trainingBench(matmulGflops: number, threads?: number): Promise<BenchLine[]> {
+  const T = 512;
+  const model = gpt2SmallModel();
+  const session = await TrainingSession.create(model, { trainable: gpt2Family.kvParamNames(model.config) }, { threads });
+  const flops = countMatMulFlops(session.built.nodes, { batch: 1, time: T });
+  const batch = { sequences: [randomIds(T, model.config.vocabSize, 3)] };
+  const seconds = await medianSeconds(() => session.run(batch), 3);
+  // What `lab finetune` does per line: forward + backward, the finiteness check, the SGD update.
+  const step = await medianSeconds(async () => {
+    const result = await session.run(batch);
+    if (nonFinite(result)) throw new Error('bench: non-finite loss or gradient');
+    sgdStep(model.params, result.grads, 1e-4);
+  }, 3);
+  await session.release();
+  const rate = flops / seconds / 1e9;
+  return [
+    { name: 'GPT-2-small forward + backward (K/V gradients), T=512', value: seconds * 1000, unit: 'ms' },
+    { name: '  MatMul FLOPs counted from the emitted graph', value: flops / 1e9, unit: 'GFLOP' },
+    { name: '  forward + backward rate', value: rate, unit: 'GFLOP/s' },
+    { name: '  ratio to the 1024^3 MatMul rate (target >= 0.4)', value: rate / matmulGflops, unit: 'x' },
+    { name: 'one finetune step (forward + backward + SGD update), T=512', value: step * 1000, unit: 'ms' },
+  ];
+}
+
 /** Benches contributed by other modules (autodiff, protocol) register here. */
 export const EXTRA_BENCHES: Array<(matmulGflops: number, threads?: number) => Promise<BenchLine[]>> = [];
 
@@ -104,6 +130,7 @@ export async function runBench(): Promise<void> {
   const matmul = await matmulRate(threads);
   print({ name: 'ONNX Runtime MatMul 1024x1024x1024', value: matmul, unit: 'GFLOP/s' });
   for (const line of await forwardBench(matmul, threads)) print(line);
+  for (const line of await trainingBench(matmul, threads)) print(line);
   for (const bench of EXTRA_BENCHES) for (const line of await bench(matmul, threads)) print(line);
 }
 

@@ -120,6 +120,9 @@ export class Graph {
 
   /** The contents of an int64 shape vector: a constant's numbers, or the symbolic dims a Shape op returns. */
   dimsValue(v: Value): Dim[] | undefined {
+    if (v.dtype !== 'int64' || v.shape.length > 1 || typeof v.shape[0] === 'string' || Number(v.shape[0] ?? 1) > 64) {
+      return undefined;
+    }
     return this.constantValue(v) ?? this.dimValues.get(v.name);
   }
 

@@ -53,6 +53,12 @@ export interface ModelParts {
 
 /** Build the forward graph of a model with the given options. Trainable parameters become graph inputs. */
 export function buildForwardGraph(model: ModelParts, options: GraphOptions): { graph: Graph; built: BuiltModel } {
+  const graph = forwardGraph(model, options);
+  return { graph, built: graph.build() };
+}
+
+/** The forward graph before serialisation, for callers that add to it (the training graph adds loss and gradients). */
+export function forwardGraph(model: ModelParts, options: GraphOptions): Graph {
   const graph = new Graph(options.floatType ?? 'float32');
   const trainable = new Set(options.trainable ?? []);
   const cache = new Map<string, Value>();
@@ -71,7 +77,7 @@ export function buildForwardGraph(model: ModelParts, options: GraphOptions): { g
     return value;
   };
   model.family.buildForward(graph, model.config, param, options);
-  return { graph, built: graph.build() };
+  return graph;
 }
 
 export class ModelSession {
@@ -116,85 +122,96 @@ export class ModelSession {
 
   /** Feeds for one call: ids, positions, attention bias, past, gather positions, trainable parameters. */
   feeds(request: ForwardRequest): Record<string, HostTensor> {
-    const { sequences } = request;
-    const batch = sequences.length;
-    if (batch === 0) throw new Error('forward() needs at least one sequence');
-    const lengths = sequences.map((s) => s.length);
-    const time = Math.max(...lengths);
-    if (time === 0) throw new Error('forward() got an empty sequence');
-    const pastLength = request.past?.length ?? 0;
-    const { maxPositions, vocabSize } = this.model.config;
-    if (pastLength + time > maxPositions) {
-      throw new Error(`sequence of ${pastLength + time} tokens exceeds the model's ${maxPositions} positions`);
-    }
-    const ids = new BigInt64Array(batch * time);
-    const positions = new BigInt64Array(batch * time);
-    sequences.forEach((seq, b) => {
-      for (let t = 0; t < time; t++) {
-        const id = t < seq.length ? seq[t] : 0;
-        if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-          throw new Error(`token id ${id} at example ${b}, position ${t} is outside the vocabulary (size ${vocabSize})`);
-        }
-        ids[b * time + t] = BigInt(id);
-        positions[b * time + t] = BigInt(pastLength + t);
-      }
-    });
-    const floatType = this.options.floatType ?? 'float32';
-    const keys = pastLength + time;
-    const bias = new Float64Array(batch * time * keys);
-    for (let b = 0; b < batch; b++) {
-      for (let t = 0; t < time; t++) {
-        const row = (b * time + t) * keys;
-        for (let s = 0; s < keys; s++) {
-          const inChunk = s - pastLength;
-          const visible = s <= pastLength + t && (inChunk < 0 || inChunk < lengths[b]);
-          if (!visible) bias[row + s] = MASKED;
-        }
-      }
-    }
-    const feeds: Record<string, HostTensor> = {
-      input_ids: int64(ids, [batch, time]),
-      position_ids: int64(positions, [batch, time]),
-      attention_bias: floatTensor(floatType, bias, [batch, 1, time, keys]),
-    };
-    if (this.options.withPast) this.addPast(feeds, request.past, batch);
-    else if (request.past) throw new Error('this session was built without withPast; it cannot continue a prefix');
-    if (this.options.capturePositions) {
-      feeds.capture_positions = positionFeed(request.capturePositions, lengths, 'capturePositions');
-    }
-    if (this.options.logits === 'positions') {
-      feeds.logit_positions = positionFeed(request.logitPositions, lengths, 'logitPositions');
-    }
-    for (const name of this.options.trainable ?? []) {
-      const t = this.model.params.get(name)!;
-      feeds[name] = t.dtype === floatType ? t : floatTensor(floatType, t.data as Float32Array, t.shape);
-    }
-    return feeds;
-  }
-
-  private addPast(feeds: Record<string, HostTensor>, past: PastState | undefined, batch: number): void {
-    const { nLayer, nKvHead, headDim } = this.model.config;
-    const floatType = this.options.floatType ?? 'float32';
-    for (let l = 0; l < nLayer; l++) {
-      for (const [name, tensor] of [
-        [pastKeyName(l), past?.keys[l]],
-        [pastValueName(l), past?.values[l]],
-      ] as const) {
-        if (!tensor) {
-          feeds[name] = floatTensor(floatType, [], [batch, nKvHead, 0, headDim]);
-        } else if (tensor.shape[0] === batch) {
-          feeds[name] = tensor;
-        } else if (tensor.shape[0] === 1) {
-          feeds[name] = tileBatch(tensor, batch);
-        } else {
-          throw new Error(`past state has batch ${tensor.shape[0]}; expected 1 (shared prefix) or ${batch}`);
-        }
-      }
-    }
+    return forwardFeeds(this.model, this.options, request);
   }
 
   async release(): Promise<void> {
     await this.runner.release();
+  }
+}
+
+/** Feeds of a graph built with `options` for one call (trainable parameters are read from `model.params`). */
+export function forwardFeeds(model: ModelParts, options: GraphOptions, request: ForwardRequest): Record<string, HostTensor> {
+  const { sequences } = request;
+  const batch = sequences.length;
+  if (batch === 0) throw new Error('forward() needs at least one sequence');
+  const lengths = sequences.map((s) => s.length);
+  const time = Math.max(...lengths);
+  if (time === 0) throw new Error('forward() got an empty sequence');
+  const pastLength = request.past?.length ?? 0;
+  const { maxPositions, vocabSize } = model.config;
+  if (pastLength + time > maxPositions) {
+    throw new Error(`sequence of ${pastLength + time} tokens exceeds the model's ${maxPositions} positions`);
+  }
+  const ids = new BigInt64Array(batch * time);
+  const positions = new BigInt64Array(batch * time);
+  sequences.forEach((seq, b) => {
+    for (let t = 0; t < time; t++) {
+      const id = t < seq.length ? seq[t] : 0;
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new Error(`token id ${id} at example ${b}, position ${t} is outside the vocabulary (size ${vocabSize})`);
+      }
+      ids[b * time + t] = BigInt(id);
+      positions[b * time + t] = BigInt(pastLength + t);
+    }
+  });
+  const floatType = options.floatType ?? 'float32';
+  const keys = pastLength + time;
+  const bias = new Float64Array(batch * time * keys);
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < time; t++) {
+      const row = (b * time + t) * keys;
+      for (let s = 0; s < keys; s++) {
+        const inChunk = s - pastLength;
+        const visible = s <= pastLength + t && (inChunk < 0 || inChunk < lengths[b]);
+        if (!visible) bias[row + s] = MASKED;
+      }
+    }
+  }
+  const feeds: Record<string, HostTensor> = {
+    input_ids: int64(ids, [batch, time]),
+    position_ids: int64(positions, [batch, time]),
+    attention_bias: floatTensor(floatType, bias, [batch, 1, time, keys]),
+  };
+  if (options.withPast) addPast(model, options, feeds, request.past, batch);
+  else if (request.past) throw new Error('this session was built without withPast; it cannot continue a prefix');
+  if (options.capturePositions) {
+    feeds.capture_positions = positionFeed(request.capturePositions, lengths, 'capturePositions');
+  }
+  if (options.logits === 'positions') {
+    feeds.logit_positions = positionFeed(request.logitPositions, lengths, 'logitPositions');
+  }
+  for (const name of options.trainable ?? []) {
+    const t = model.params.get(name)!;
+    feeds[name] = t.dtype === floatType ? t : floatTensor(floatType, t.data as Float32Array, t.shape);
+  }
+  return feeds;
+}
+
+function addPast(
+  model: ModelParts,
+  options: GraphOptions,
+  feeds: Record<string, HostTensor>,
+  past: PastState | undefined,
+  batch: number,
+): void {
+  const { nLayer, nKvHead, headDim } = model.config;
+  const floatType = options.floatType ?? 'float32';
+  for (let l = 0; l < nLayer; l++) {
+    for (const [name, tensor] of [
+      [pastKeyName(l), past?.keys[l]],
+      [pastValueName(l), past?.values[l]],
+    ] as const) {
+      if (!tensor) {
+        feeds[name] = floatTensor(floatType, [], [batch, nKvHead, 0, headDim]);
+      } else if (tensor.shape[0] === batch) {
+        feeds[name] = tensor;
+      } else if (tensor.shape[0] === 1) {
+        feeds[name] = tileBatch(tensor, batch);
+      } else {
+        throw new Error(`past state has batch ${tensor.shape[0]}; expected 1 (shared prefix) or ${batch}`);
+      }
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 // Model families by `model_type`, and loading a Hugging Face-format folder into a ready model.
 
-import { readHfModelFolder } from './hf-folder.ts';
+import { type HfModelFolder, readHfModelFolder } from './hf-folder.ts';
 import { ModelFileError } from './safetensors.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import type { ArchConfig, ModelFamily, ParamStore } from './family.ts';
@@ -36,7 +36,12 @@ export interface LoadedModel {
 }
 
 export async function loadModel(dir: string): Promise<LoadedModel> {
-  const folder = await readHfModelFolder(dir);
+  return modelFromFolder(await readHfModelFolder(dir));
+}
+
+/** A model from a folder already read (callers that also need the folder's raw tensors, e.g. to copy them). */
+export function modelFromFolder(folder: HfModelFolder): LoadedModel {
+  const dir = folder.dir;
   const configSource = `${dir}/config.json`;
   const family = familyFor(folder.modelType, configSource);
   const config = family.parseConfig(folder.config, configSource);
