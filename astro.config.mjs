@@ -1,4 +1,6 @@
 // The report site. Pages read only the pipeline's results under cache/ and content/.
+// Maths: Astro 7's default Markdown processor (Sätteri) does not run remark/rehype plugins, so remark-math +
+// rehype-katex would be ignored here; formulas are rendered with KaTeX at build time by src/components/Tex.astro.
 import { defineConfig } from 'astro/config';
 import mdx from '@astrojs/mdx';
 

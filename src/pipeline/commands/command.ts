@@ -13,7 +13,9 @@ export interface Command {
   options: Record<string, OptionSpec>;
   /** Extra help text after the options (examples, notes). */
   details?: string;
-  run(values: OptionValues): Promise<void>;
+  /** Positional arguments the command takes (none if absent). */
+  positionals?: { min: number; max: number; names: string };
+  run(values: OptionValues, positionals?: string[]): Promise<void>;
 }
 
 /** An error whose message is meant for the user as it stands (no stack trace). */

@@ -1,0 +1,14 @@
+// Published copies of the validated results files, so every number on the pages can be traced to its JSON.
+import type { APIRoute, GetStaticPaths } from 'astro';
+import { siteData } from '../../../site/data.ts';
+
+export const getStaticPaths = (() => {
+  const out: { params: { file: string }; props: { body: unknown } }[] = [];
+  for (const r of siteData().runs) {
+    out.push({ params: { file: r.metricsFile }, props: { body: r.metrics } });
+    if (r.examplesFile && r.examples) out.push({ params: { file: r.examplesFile }, props: { body: r.examples } });
+  }
+  return out;
+}) satisfies GetStaticPaths;
+
+export const GET: APIRoute = ({ props }) => new Response(JSON.stringify(props.body), { headers: { 'Content-Type': 'application/json' } });
