@@ -72,18 +72,34 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
     );
   }
   const tokenizerJson = parseJsonObject(jsonText, jsonPath);
+
+  const configPath = join(dir, 'tokenizer_config.json');
+  const configText = await readTextIfExists(configPath);
+  const config: Record<string, unknown> = configText === undefined ? {} : parseJsonObject(configText, configPath);
+  const mapPath = join(dir, 'special_tokens_map.json');
+  const mapText = await readTextIfExists(mapPath);
+  const specialMap = mapText === undefined ? {} : parseJsonObject(mapText, mapPath);
+  return tokenizerFromJson(tokenizerJson, config, { jsonPath, configPath, mapPath, specialMap });
+}
+
+/**
+ * A tokenizer from an already parsed tokenizer.json object and tokenizer_config (e.g. one the synthetic world
+ * generates). `paths` name where the objects came from, for error messages.
+ */
+export function tokenizerFromJson(
+  tokenizerJson: Record<string, unknown>,
+  tokenizerConfig: Record<string, unknown>,
+  paths: { jsonPath: string; configPath: string; mapPath?: string; specialMap?: Record<string, unknown> },
+): TextTokenizer {
+  const { jsonPath, configPath } = paths;
+  const mapPath = paths.mapPath ?? configPath;
+  const specialMap = paths.specialMap ?? {};
+  let config = tokenizerConfig;
   if (!isObject(tokenizerJson.model)) {
     throw fileProblem(jsonPath, 'has no "model" object; it is not a tokenizer.json file, or it is garbled.');
   }
 
-  const configPath = join(dir, 'tokenizer_config.json');
-  const configText = await readTextIfExists(configPath);
-  let config: Record<string, unknown> = configText === undefined ? {} : parseJsonObject(configText, configPath);
-  const mapPath = join(dir, 'special_tokens_map.json');
-  const mapText = await readTextIfExists(mapPath);
-  const specialMap = mapText === undefined ? {} : parseJsonObject(mapText, mapPath);
-
-  const model = tokenizerJson.model;
+  const model = tokenizerJson.model as Record<string, unknown>;
   if (model.type === 'WordLevel' && config.unk_token === undefined && typeof model.unk_token === 'string') {
     // The library reads a word-level model's unknown token from the config, not from the model: pass it along.
     config = { ...config, unk_token: model.unk_token };

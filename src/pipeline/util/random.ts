@@ -61,6 +61,16 @@ export class Rng {
     return items;
   }
 
+  /** The generator's complete state, to save in a checkpoint; `restore` continues exactly from it. */
+  snapshot(): { state: number; spareNormal: number | null } {
+    return { state: this.state, spareNormal: this.spareNormal };
+  }
+
+  restore(s: { state: number; spareNormal: number | null }): void {
+    this.state = s.state >>> 0;
+    this.spareNormal = s.spareNormal;
+  }
+
   /** A fresh independent generator derived from this one (for per-layer or per-example streams). */
   fork(): Rng {
     return new Rng(this.nextUint32());

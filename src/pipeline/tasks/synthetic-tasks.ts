@@ -1,0 +1,179 @@
+// The six evaluation tasks of the synthetic world, shaped like the paper's six, and the pretraining stream that
+// teaches both in-weights knowledge (canonical mappings of known clusters) and in-context learning (sequences whose
+// cluster-to-label mapping is drawn afresh, so only the demonstrations can solve them).
+
+import { Rng } from '../util/random.ts';
+import { type Cluster, type TemplateSpec, type World, TEMPLATES, knownClusters, novelClusters } from './synthetic-world.ts';
+
+export interface SyntheticExample {
+  fields: Record<string, string>;
+  label: number;
+  /** Cluster(s) the input was drawn from, for analysis. */
+  clusters: number[];
+}
+
+export interface SyntheticTask {
+  id: string;
+  name: string;
+  shapedLike: string;
+  template: TemplateSpec;
+  /** What is new at evaluation time, in words (shown in model cards and the report). */
+  novelty: string;
+  /** Expected zero-shot behaviour: 'above chance' (seen mapping) or 'chance' (only the context can solve it). */
+  zeroShot: 'above chance' | 'chance';
+  /** Draw one example (deterministic given the generator state). */
+  sample(rng: Rng): SyntheticExample;
+}
+
+/** A sentence of 1-3 words of the cluster, sometimes with a filler word mixed in. */
+export function sentence(world: World, cluster: Cluster, rng: Rng): string {
+  const n = 1 + rng.int(3);
+  const words = Array.from({ length: n }, () => cluster.words[rng.int(cluster.words.length)]);
+  if (rng.uniform() < 0.25) words.splice(rng.int(words.length + 1), 0, world.fillers[rng.int(world.fillers.length)]);
+  return words.join(' ');
+}
+
+/** Classes of the novel clusters for one evaluation task: a fixed random assignment, balanced over classes. */
+function novelAssignment(world: World, classes: number, seed: number): Map<number, number> {
+  const rng = new Rng(seed);
+  const novel = rng.shuffle(novelClusters(world).map((c) => c.id));
+  return new Map(novel.map((id, i) => [id, i % classes]));
+}
+
+function singleSentenceTask(
+  world: World,
+  spec: {
+    id: string; name: string; shapedLike: string; template: TemplateSpec; novelty: string;
+    /** Class of a known cluster under the canonical mapping; undefined: known clusters are not used. */
+    knownClass?: (c: Cluster) => number;
+    taskSeed: number;
+  },
+): SyntheticTask {
+  const classes = spec.template.labelWords.length;
+  const novel = novelAssignment(world, classes, spec.taskSeed);
+  const novelIds = [...novel.keys()];
+  const known = knownClusters(world);
+  return {
+    id: spec.id,
+    name: spec.name,
+    shapedLike: spec.shapedLike,
+    template: spec.template,
+    novelty: spec.novelty,
+    zeroShot: spec.knownClass ? 'above chance' : 'chance',
+    sample(rng) {
+      const useKnown = spec.knownClass !== undefined && rng.uniform() < 0.5;
+      const cluster = useKnown ? known[rng.int(known.length)] : world.clusters[novelIds[rng.int(novelIds.length)]];
+      const label = useKnown ? spec.knownClass!(cluster) : novel.get(cluster.id)!;
+      return { fields: { sentence: sentence(world, cluster, rng) }, label, clusters: [cluster.id] };
+    },
+  };
+}
+
+const RELATIONS = ['True', 'False', 'Neither'];
+
+function relationTask(world: World): SyntheticTask {
+  const known = knownClusters(world);
+  return {
+    id: 'synthetic/relation3',
+    name: 'Relation (3-way)',
+    shapedLike: 'CB',
+    template: TEMPLATES.cb,
+    novelty:
+      'Seen rule, new inputs: the hypothesis is True when its words come from the premise\'s cluster, False when from ' +
+      'its partner cluster, Neither otherwise; pretraining teaches the rule on the same clusters, the sentence pairs are new.',
+    zeroShot: 'above chance',
+    sample(rng) {
+      const premise = known[rng.int(known.length)];
+      const label = rng.int(3);
+      let other = premise;
+      if (label === 1) other = world.clusters[premise.partner];
+      if (label === 2) {
+        do other = known[rng.int(known.length)];
+        while (other.id === premise.id || other.id === premise.partner);
+      }
+      return {
+        fields: { premise: sentence(world, premise, rng), hypothesis: sentence(world, other, rng) },
+        label,
+        clusters: [premise.id, other.id],
+      };
+    },
+  };
+}
+
+/** The six evaluation tasks, shaped like SST-2, SST-5, MR, Subj, AGNews and CB. */
+export function syntheticTasks(world: World): SyntheticTask[] {
+  const half = 'Half the test inputs come from known clusters (seen mapping, new sentences), half from novel clusters whose class only the demonstrations reveal.';
+  const onlyContext = 'New classes: every test input comes from a novel cluster with a class assignment pretraining never shows; only the demonstrations reveal it.';
+  return [
+    singleSentenceTask(world, { id: 'synthetic/sentiment2', name: 'Sentiment (2-way)', shapedLike: 'SST-2', template: TEMPLATES.sst2, novelty: half, knownClass: (c) => c.polarity, taskSeed: 11 }),
+    singleSentenceTask(world, { id: 'synthetic/ordinal5', name: 'Ordinal sentiment (5-way)', shapedLike: 'SST-5', template: TEMPLATES.sst5, novelty: half, knownClass: (c) => c.intensity, taskSeed: 12 }),
+    singleSentenceTask(world, { id: 'synthetic/review2', name: 'Review (2-way)', shapedLike: 'MR', template: TEMPLATES.mr, novelty: onlyContext, taskSeed: 13 }),
+    singleSentenceTask(world, { id: 'synthetic/subjectivity2', name: 'Subjectivity (2-way)', shapedLike: 'Subj', template: TEMPLATES.subj, novelty: onlyContext, taskSeed: 14 }),
+    singleSentenceTask(world, { id: 'synthetic/topic4', name: 'Topic (4-way)', shapedLike: 'AGNews', template: TEMPLATES.agnews, novelty: half, knownClass: (c) => c.topic, taskSeed: 15 }),
+    relationTask(world),
+  ];
+}
+
+/** Fill a template's slots. */
+export function formatInput(template: TemplateSpec, fields: Record<string, string>): string {
+  return template.input.replace(/\{(\w+)\}/g, (_, key: string) => {
+    const v = fields[key];
+    if (v === undefined) throw new Error(`template "${template.input}" needs field "${key}"`);
+    return v;
+  });
+}
+
+// --- pretraining stream ---
+
+export interface PretrainingOptions {
+  /** Share of sequences whose mapping is drawn afresh (only the context solves them). */
+  contextOnlyShare: number;
+  minDemos: number;
+  maxDemos: number;
+}
+
+export const DEFAULT_PRETRAINING: PretrainingOptions = { contextOnlyShare: 0.75, minDemos: 4, maxDemos: 16 };
+
+export interface PretrainingSequence {
+  /** Demonstrations then the query, each as (input text, label word); the last one is the query. */
+  demos: Array<{ input: string; label: string }>;
+  /** True when the mapping was drawn afresh for this sequence. */
+  contextOnly: boolean;
+}
+
+/** Canonical (in-weights) tasks: the templates whose mapping of known clusters is fixed in pretraining. */
+function canonicalTasks(world: World): SyntheticTask[] {
+  return syntheticTasks(world).filter((t) => ['synthetic/sentiment2', 'synthetic/ordinal5', 'synthetic/topic4', 'synthetic/relation3'].includes(t.id));
+}
+
+/** One pretraining sequence. Context-only sequences draw classes, clusters and label order at random. */
+export function samplePretrainingSequence(world: World, rng: Rng, options: PretrainingOptions = DEFAULT_PRETRAINING): PretrainingSequence {
+  const n = options.minDemos + rng.int(options.maxDemos - options.minDemos + 1);
+  if (rng.uniform() >= options.contextOnlyShare) {
+    const tasks = canonicalTasks(world);
+    const task = tasks[rng.int(tasks.length)];
+    const demos = Array.from({ length: n }, () => {
+      let ex: SyntheticExample;
+      // Canonical sequences use known clusters only: novel clusters never get a fixed class.
+      do ex = task.sample(rng);
+      while (ex.clusters.some((id) => !world.clusters[id].known));
+      return { input: formatInput(task.template, ex.fields), label: task.template.labelWords[ex.label] };
+    });
+    return { demos, contextOnly: false };
+  }
+  const templates = [TEMPLATES.sst2, TEMPLATES.sst5, TEMPLATES.mr, TEMPLATES.subj, TEMPLATES.agnews];
+  const template = templates[rng.int(templates.length)];
+  const classes = 2 + rng.int(template.labelWords.length - 1);
+  const labels = rng.shuffle([...template.labelWords]).slice(0, classes);
+  const clusterIds = rng.shuffle(world.clusters.map((c) => c.id)).slice(0, classes);
+  const demos: Array<{ input: string; label: string; cls: number }> = [];
+  for (let i = 0; i < n; i++) {
+    const cls = rng.int(classes);
+    demos.push({ input: formatInput(template, { sentence: sentence(world, world.clusters[clusterIds[cls]], rng) }), label: labels[cls], cls });
+  }
+  // The query's class must appear among the demonstrations, or nothing in the context could solve it.
+  const seen = [...new Set(demos.slice(0, -1).map((d) => d.cls))];
+  const q = seen[rng.int(seen.length)];
+  demos[n - 1] = { input: formatInput(template, { sentence: sentence(world, world.clusters[clusterIds[q]], rng) }), label: labels[q], cls: q };
+  return { demos: demos.map(({ input, label }) => ({ input, label })), contextOnly: true };
+}

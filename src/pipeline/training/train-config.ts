@@ -1,0 +1,87 @@
+// The recipe of an embedded model: architecture, synthetic world, data mixture, optimiser and schedule.
+// One JSON file per model under content/training/, validated here.
+
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { createHash } from 'node:crypto';
+
+export const trainConfigSchema = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lowercase letters, digits and dashes'),
+  description: z.string().default(''),
+  seed: z.int().nonnegative(),
+  model: z.strictObject({
+    n_layer: z.int().positive(),
+    n_head: z.int().positive(),
+    n_embd: z.int().positive(),
+    n_positions: z.int().positive(),
+  }),
+  world: z.strictObject({
+    seed: z.int().nonnegative(),
+    clusters: z.int().positive().multipleOf(4),
+    wordsPerCluster: z.int().positive(),
+    fillerWords: z.int().nonnegative(),
+  }),
+  data: z.strictObject({
+    contextOnlyShare: z.number().min(0).max(1),
+    minDemos: z.int().positive(),
+    maxDemos: z.int().positive(),
+    /** Longest training sequence in tokens (demonstrations are dropped from the front to fit). */
+    maxTokens: z.int().positive(),
+  }),
+  optimizer: z.strictObject({
+    peakLr: z.number().positive(),
+    warmupSteps: z.int().nonnegative(),
+    totalSteps: z.int().positive(),
+    minLrRatio: z.number().min(0).max(1),
+    beta1: z.number().min(0).lt(1).default(0.9),
+    beta2: z.number().min(0).lt(1).default(0.95),
+    eps: z.number().positive().default(1e-8),
+    weightDecay: z.number().min(0).default(0.1),
+    /** Global gradient-norm clip (0: none). */
+    clip: z.number().min(0).default(1),
+  }),
+  batchSize: z.int().positive(),
+  eval: z.strictObject({
+    every: z.int().positive(),
+    examplesPerTask: z.int().positive(),
+    demos: z.int().positive(),
+    contextOnlyExamples: z.int().positive(),
+  }),
+  checkpointEvery: z.int().positive(),
+}).superRefine((c, ctx) => {
+  if (c.model.n_embd % c.model.n_head !== 0) ctx.addIssue({ code: 'custom', message: 'n_embd must be divisible by n_head', path: ['model', 'n_embd'] });
+  if (c.data.minDemos > c.data.maxDemos) ctx.addIssue({ code: 'custom', message: 'minDemos > maxDemos', path: ['data', 'minDemos'] });
+  if (c.data.maxTokens > c.model.n_positions) ctx.addIssue({ code: 'custom', message: 'maxTokens exceeds n_positions', path: ['data', 'maxTokens'] });
+});
+
+export type TrainConfig = z.infer<typeof trainConfigSchema>;
+
+export function parseTrainConfig(data: unknown, source: string): TrainConfig {
+  const parsed = trainConfigSchema.safeParse(data);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`${source}: invalid training config (${issues})`);
+  }
+  return parsed.data;
+}
+
+export async function readTrainConfig(path: string): Promise<TrainConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${path}: cannot read the training config (${(err as Error).message})`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  return parseTrainConfig(data, path);
+}
+
+/** Identity of a recipe, so a checkpoint is never resumed under a different one. */
+export function configHash(config: TrainConfig): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
+}
