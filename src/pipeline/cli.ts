@@ -2,21 +2,39 @@
 // Each command lives in its own module under commands/ and declares its options, help and action.
 
 import { parseArgs } from 'node:util';
+import { cacheCommand } from './commands/cache.ts';
 import { type Command, type OptionValues, UsageError } from './commands/command.ts';
+import { diffCommand } from './commands/diff.ts';
+import { finetuneCommand } from './commands/finetune.ts';
 import { inspectCommand } from './commands/inspect.ts';
+import { trainCommand } from './commands/train.ts';
 import { FeedError } from './engine/runner.ts';
 import { ModelFileError } from './models/safetensors.ts';
+import { PlanError } from './experiments/plan.ts';
+import { LabelWordError } from './tasks/label-words.ts';
+import { TaskFileError } from './tasks/user-task.ts';
+import { MetricsSchemaError } from './metrics/schema.ts';
+import { DiffSpecError } from './report/diff.ts';
+import { ModelCardError } from './report/model-card.ts';
+import { ResultsError } from './report/results.ts';
+import { TrainConfigError } from './training/train-config.ts';
 
-export const COMMANDS: Command[] = [inspectCommand];
+/** Errors that describe bad input in words meant for the user: printed without a stack trace. */
+const USER_FACING_ERRORS = [
+  UsageError, ModelFileError, FeedError, PlanError, LabelWordError, TaskFileError, MetricsSchemaError, DiffSpecError,
+  ModelCardError, ResultsError, TrainConfigError,
+];
+
+export const COMMANDS: Command[] = [inspectCommand, finetuneCommand, trainCommand, diffCommand, cacheCommand];
 
 function commandHelp(cmd: Command): string {
   const lines = [`Usage: icl-lab ${cmd.usage}`, '', cmd.summary, '', 'Options:'];
   for (const [name, spec] of Object.entries(cmd.options)) {
     const flag = `--${name}${spec.type === 'string' ? ` ${spec.valueName ?? 'VALUE'}` : ''}`;
     const dflt = spec.default !== undefined ? ` (default: ${String(spec.default)})` : '';
-    lines.push(`  ${flag.padEnd(28)} ${spec.description}${dflt}`);
+    lines.push(`  ${flag.padEnd(30)} ${spec.description}${dflt}`);
   }
-  lines.push(`  ${'--help'.padEnd(28)} Show this help`);
+  lines.push(`  ${'--help'.padEnd(30)} Show this help`);
   if (cmd.details) lines.push('', cmd.details);
   return lines.join('\n');
 }
@@ -52,22 +70,25 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let values: OptionValues;
+  let positionals: string[];
   try {
     const options = Object.fromEntries(
       Object.entries(cmd.options).map(([k, { description: _d, valueName: _v, ...spec }]) => [k, spec]),
     );
-    values = parseArgs({ args: rest, options, strict: true, allowPositionals: false }).values;
+    ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: cmd.positionals !== undefined }));
+    const p = cmd.positionals;
+    if (p && (positionals.length < p.min || positionals.length > p.max)) throw new Error(`expected ${p.names}, got ${positionals.length} argument(s)`);
   } catch (err) {
     process.stderr.write(`icl-lab ${name}: ${(err as Error).message}\nRun \`icl-lab ${name} --help\` for usage.\n`);
     return 2;
   }
   try {
-    await cmd.run(values);
+    await cmd.run(values, positionals);
     return 0;
   } catch (err) {
     const e = err as Error;
     // Errors raised for the user (bad input, missing files) print as they are; anything else keeps its stack.
-    const known = e instanceof UsageError || e instanceof ModelFileError || e instanceof FeedError;
+    const known = USER_FACING_ERRORS.some((cls) => e instanceof cls);
     process.stderr.write(`icl-lab ${name}: ${known ? e.message : (e.stack ?? e.message)}\n`);
     return 1;
   }

@@ -56,11 +56,14 @@ export const trainConfigSchema = z.strictObject({
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
 
+/** A training recipe that cannot be read or used; the message names the file and the field. */
+export class TrainConfigError extends Error {}
+
 export function parseTrainConfig(data: unknown, source: string): TrainConfig {
   const parsed = trainConfigSchema.safeParse(data);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new Error(`${source}: invalid training config (${issues})`);
+    throw new TrainConfigError(`${source}: invalid training config (${issues})`);
   }
   return parsed.data;
 }
@@ -70,13 +73,13 @@ export async function readTrainConfig(path: string): Promise<TrainConfig> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new Error(`${path}: cannot read the training config (${(err as Error).message})`);
+    throw new TrainConfigError(`${path}: cannot read the training config (${(err as Error).message})`);
   }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
+    throw new TrainConfigError(`${path}: not valid JSON (${(err as Error).message})`);
   }
   return parseTrainConfig(data, path);
 }

@@ -16,7 +16,7 @@ import { writeHfModelFolder } from '../models/hf-folder.ts';
 import { readSafetensors, toFloat32, writeFileDurably, writeSafetensors, type TensorInput } from '../models/safetensors.ts';
 import { tokenizerFromJson } from '../models/tokenizer.ts';
 import { buildWorld, type World } from '../tasks/synthetic-world.ts';
-import { type TrainConfig, configHash } from './train-config.ts';
+import { type TrainConfig, TrainConfigError, configHash } from './train-config.ts';
 import { type AdamWState, adamwStep, newAdamWState } from './adamw.ts';
 import { learningRate } from './schedule.ts';
 import { writeModelCard } from './model-card.ts';
@@ -113,14 +113,14 @@ async function loadCheckpoint(dir: string, hash: string, params: ParamStore): Pr
   const file = await readSafetensors(path);
   const state = JSON.parse(file.metadata.state ?? '{}');
   if (state.configHash !== hash) {
-    throw new Error(`${path} was made with a different training config; pass --fresh to start over (the checkpoint will be replaced)`);
+    throw new TrainConfigError(`${path} was made with a different training config; pass --fresh to start over (the checkpoint will be replaced)`);
   }
   const adam = newAdamWState(params);
   adam.step = state.adamStep;
   for (const [name, t] of params) {
     const get = (prefix: string) => {
       const e = file.tensors.get(`${prefix}.${name}`);
-      if (!e) throw new Error(`${path}: missing ${prefix}.${name}; the checkpoint is incomplete (use --fresh)`);
+      if (!e) throw new TrainConfigError(`${path}: missing ${prefix}.${name}; the checkpoint is incomplete (use --fresh)`);
       return toFloat32(e);
     };
     (t.data as Float32Array).set(get('param'));
