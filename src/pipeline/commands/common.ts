@@ -1,6 +1,6 @@
 // Option parsing shared by commands.
 
-import { UsageError } from './command.ts';
+import { type OptionSpec, UsageError } from './command.ts';
 import { type DeviceRequest, DEVICE_CHOICES } from '../engine/runner.ts';
 
 export function parseDevice(value: unknown): DeviceRequest {
@@ -17,3 +17,9 @@ export function parseThreads(value: unknown): number | undefined {
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--threads must be a positive integer, got "${String(value)}"`);
   return n;
 }
+
+/** The options every command that runs a model shares. */
+export const DEVICE_OPTION: OptionSpec = {
+  type: 'string', valueName: DEVICE_CHOICES.join('|'), default: 'cpu', description: 'Execution provider',
+};
+export const THREADS_OPTION: OptionSpec = { type: 'string', valueName: 'N', description: 'CPU threads (default: all cores)' };

@@ -5,14 +5,14 @@ import { access, mkdir, readFile, realpath, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Command, type OptionValues, UsageError } from './command.ts';
-import { type DeviceRequest, DEVICE_CHOICES } from '../engine/runner.ts';
+import type { DeviceRequest } from '../engine/runner.ts';
 import { captureName } from '../models/family.ts';
 import { readHfModelFolder, writeHfModelFolder } from '../models/hf-folder.ts';
 import { modelFromFolder } from '../models/registry.ts';
 import { type SafetensorsDtype, type TensorToWrite, writeSafetensors } from '../models/safetensors.ts';
 import { encodeSequence } from '../models/tokens.ts';
 import { TrainingSession, nonFinite, sgdStep } from '../models/training.ts';
-import { parseDevice, parseThreads } from './common.ts';
+import { DEVICE_OPTION, THREADS_OPTION, parseDevice, parseThreads } from './common.ts';
 
 export type TrainedParams = 'kv' | 'all';
 export type OutputDtype = 'F32' | 'F16' | 'BF16' | 'input';
@@ -206,8 +206,8 @@ export const finetuneCommand: Command = {
     params: { type: 'string', valueName: 'kv|all', default: 'kv', description: 'Trained parameters: attention key/value projections of every layer, or all' },
     dtype: { type: 'string', valueName: DTYPES.join('|'), default: 'F32', description: 'Dtype of the trained tensors (input: as stored in --model)' },
     'record-queries': { type: 'string', valueName: 'FILE', description: 'Also write each step\'s per-layer query vectors (.safetensors)' },
-    device: { type: 'string', valueName: DEVICE_CHOICES.join('|'), default: 'cpu', description: 'Execution provider' },
-    threads: { type: 'string', valueName: 'N', description: 'CPU threads (default: all cores)' },
+    device: DEVICE_OPTION,
+    threads: THREADS_OPTION,
   },
   details: [
     'Each line is tokenised with the model family\'s BOS policy; its loss is the mean next-token negative',

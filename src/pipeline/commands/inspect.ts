@@ -2,13 +2,13 @@
 
 import * as path from 'node:path';
 import { type Command, UsageError } from './command.ts';
-import { type DeviceRequest, DEVICE_CHOICES } from '../engine/runner.ts';
+import type { DeviceRequest } from '../engine/runner.ts';
 import { CAPTURE_KINDS, captureName } from '../models/family.ts';
 import { ModelSession } from '../models/forward.ts';
 import { loadModel } from '../models/registry.ts';
 import { writeSafetensors, type TensorInput } from '../models/safetensors.ts';
 import { encodeSequence } from '../models/tokens.ts';
-import { parseDevice, parseThreads } from './common.ts';
+import { DEVICE_OPTION, THREADS_OPTION, parseDevice, parseThreads } from './common.ts';
 
 export const inspectCommand: Command = {
   name: 'inspect',
@@ -18,8 +18,8 @@ export const inspectCommand: Command = {
     model: { type: 'string', valueName: 'DIR', description: 'Hugging Face-format model folder (config.json, model.safetensors, tokenizer.json)' },
     text: { type: 'string', valueName: 'TEXT', description: 'Input text (tokenised with the family\'s BOS policy)' },
     out: { type: 'string', valueName: 'FILE', description: 'Output .safetensors file' },
-    device: { type: 'string', valueName: DEVICE_CHOICES.join('|'), default: 'cpu', description: 'Execution provider' },
-    threads: { type: 'string', valueName: 'N', description: 'CPU threads (default: all cores)' },
+    device: DEVICE_OPTION,
+    threads: THREADS_OPTION,
   },
   details: [
     'Tensors written (no batch dimension; T tokens, d model width, H heads):',

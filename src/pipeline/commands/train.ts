@@ -2,7 +2,7 @@
 
 import { join } from 'node:path';
 import { type Command, UsageError } from './command.ts';
-import { parseThreads } from './common.ts';
+import { THREADS_OPTION, parseThreads } from './common.ts';
 import { readTrainConfig } from '../training/train-config.ts';
 import { trainModel } from '../training/trainer.ts';
 
@@ -16,7 +16,7 @@ export const trainCommand: Command = {
     checkpoint: { type: 'string', valueName: 'DIR', description: 'Checkpoint folder (default: cache/training/<id>)' },
     fresh: { type: 'boolean', description: 'Ignore an existing checkpoint and start from step 0' },
     'stop-after': { type: 'string', valueName: 'N', description: 'Stop after N steps in this run (resume later)' },
-    threads: { type: 'string', valueName: 'N', description: 'CPU threads (default: all cores)' },
+    threads: THREADS_OPTION,
   },
   details: [
     'A checkpoint (parameters, AdamW moments, step, data generator state) is written atomically every',

@@ -13,17 +13,10 @@ import { pairedBootstrap, pairedBootstrapMeanDiff } from '../metrics/bootstrap.t
 import { type ExamplesFile, PER_EXAMPLE_METRICS, type PerExampleMetric } from '../metrics/examples-schema.ts';
 import { ANALYSIS_POSITIONS, type AnalysisPosition, BASELINES, type IntervalJson, type MetricsRecord, SETTINGS } from '../metrics/schema.ts';
 import { type NumFormat, formatNumber, formatOfMetric } from './format.ts';
+import type { Run } from './results.ts';
 
-/** What the diff needs of a run (the loader's Run fits). */
-export interface DiffRunInput {
-  model: string;
-  task: string;
-  seed: number;
-  position: AnalysisPosition;
-  metrics: MetricsRecord;
-  examples: ExamplesFile | null;
-  metricsFile: string;
-}
+/** What the diff needs of a run: the loader's Run without the examples file path. */
+export type DiffRunInput = Omit<Run, 'examplesFile'>;
 
 /** `model[/task[/seed[/position]]]`; seed as `3` or `seed-3`. */
 export interface RunSpec {
