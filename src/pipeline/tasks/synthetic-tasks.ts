@@ -25,11 +25,20 @@ export interface SyntheticTask {
   sample(rng: Rng): SyntheticExample;
 }
 
-/** A sentence of 1-3 words of the cluster, sometimes with a filler word mixed in. */
-export function sentence(world: World, cluster: Cluster, rng: Rng): string {
-  const n = 1 + rng.int(3);
+export interface SentenceShape {
+  /** Sentences have 1..maxWords words of their cluster. */
+  maxWords: number;
+  /** Probability that a filler word is mixed in. */
+  fillerRate: number;
+}
+
+export const DEFAULT_SENTENCE: SentenceShape = { maxWords: 3, fillerRate: 0.25 };
+
+/** A sentence of 1..maxWords words of the cluster, sometimes with a filler word mixed in. */
+export function sentence(world: World, cluster: Cluster, rng: Rng, shape: SentenceShape = DEFAULT_SENTENCE): string {
+  const n = 1 + rng.int(shape.maxWords);
   const words = Array.from({ length: n }, () => cluster.words[rng.int(cluster.words.length)]);
-  if (rng.uniform() < 0.25) words.splice(rng.int(words.length + 1), 0, world.fillers[rng.int(world.fillers.length)]);
+  if (rng.uniform() < shape.fillerRate) words.splice(rng.int(words.length + 1), 0, world.fillers[rng.int(world.fillers.length)]);
   return words.join(' ');
 }
 
@@ -130,6 +139,8 @@ export interface PretrainingOptions {
   contextOnlyShare: number;
   minDemos: number;
   maxDemos: number;
+  /** Shape of context-only sentences (short ones without fillers make the copying circuit easier to find). */
+  contextOnlySentence?: SentenceShape;
 }
 
 export const DEFAULT_PRETRAINING: PretrainingOptions = { contextOnlyShare: 0.75, minDemos: 4, maxDemos: 16 };
@@ -166,14 +177,15 @@ export function samplePretrainingSequence(world: World, rng: Rng, options: Pretr
   const classes = 2 + rng.int(template.labelWords.length - 1);
   const labels = rng.shuffle([...template.labelWords]).slice(0, classes);
   const clusterIds = rng.shuffle(world.clusters.map((c) => c.id)).slice(0, classes);
+  const shape = options.contextOnlySentence ?? DEFAULT_SENTENCE;
   const demos: Array<{ input: string; label: string; cls: number }> = [];
   for (let i = 0; i < n; i++) {
     const cls = rng.int(classes);
-    demos.push({ input: formatInput(template, { sentence: sentence(world, world.clusters[clusterIds[cls]], rng) }), label: labels[cls], cls });
+    demos.push({ input: formatInput(template, { sentence: sentence(world, world.clusters[clusterIds[cls]], rng, shape) }), label: labels[cls], cls });
   }
   // The query's class must appear among the demonstrations, or nothing in the context could solve it.
   const seen = [...new Set(demos.slice(0, -1).map((d) => d.cls))];
   const q = seen[rng.int(seen.length)];
-  demos[n - 1] = { input: formatInput(template, { sentence: sentence(world, world.clusters[clusterIds[q]], rng) }), label: labels[q], cls: q };
+  demos[n - 1] = { input: formatInput(template, { sentence: sentence(world, world.clusters[clusterIds[q]], rng, shape) }), label: labels[q], cls: q };
   return { demos: demos.map(({ input, label }) => ({ input, label })), contextOnly: true };
 }

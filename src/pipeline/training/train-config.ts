@@ -27,6 +27,8 @@ export const trainConfigSchema = z.strictObject({
     maxDemos: z.int().positive(),
     /** Longest training sequence in tokens (demonstrations are dropped from the front to fit). */
     maxTokens: z.int().positive(),
+    /** Shape of context-only sentences; default 1-3 words with a filler 25% of the time. */
+    contextOnlySentence: z.strictObject({ maxWords: z.int().positive(), fillerRate: z.number().min(0).max(1) }).optional(),
   }),
   optimizer: z.strictObject({
     peakLr: z.number().positive(),
