@@ -65,7 +65,9 @@ describe('downloadFile', () => {
   it('resumes within one call (retries) when the connection drops', async () => {
     hub.add(PATH, DATA, { drop: { bytes: 70_000, times: 2 } });
     const dest = join(dir, 'f.parquet');
-    const r = await downloadFile({ url: url(), dest, what: 'dataset org/ds' });
+    // A short idle timeout: on a loaded machine a dropped connection is sometimes only noticed as a stall, and the
+    // downloader must then retry from where it was rather than wait the default minute.
+    const r = await downloadFile({ url: url(), dest, what: 'dataset org/ds', idleTimeoutMs: 3000 });
     expect(new Uint8Array(await readFile(r.path))).toEqual(DATA);
     expect(hub.log.map((l) => l.headers.range)).toEqual([undefined, 'bytes=70000-', 'bytes=140000-']);
   });

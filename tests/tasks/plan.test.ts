@@ -33,7 +33,7 @@ describe('experiment plan', () => {
     expect(plan.tasks).toEqual([
       { id: 'sst2', k: 32 },
       { id: 'cb', k: 19 },
-      { id: 'user/toy', k: 32, file: '/repo/content/tasks/toy.json' },
+      { id: 'user-toy', k: 32, file: '/repo/content/tasks/toy.json' },
     ]);
     expect(plan.kendallExamples).toBe(100);
     expect(plan.analysisPositions).toEqual(['label_token', 'prompt_end']);
@@ -66,9 +66,9 @@ describe('experiment plan', () => {
 
   it('checks task ids against the providers and paper tasks, and duplicates', async () => {
     const base = await fixture();
-    const msg = problems({ ...base, tasks: ['sst-2', 'sst2', 'sst2', { id: 'user/x' }, { id: 'mr', file: 'a.json' }, 'synthetic/parity'], seeds: [1, 1] });
+    const msg = problems({ ...base, tasks: ['sst-2', 'sst2', 'sst2', { id: 'user-x' }, { id: 'mr', file: 'a.json' }, 'synthetic/parity'], seeds: [1, 1] });
     expect(msg).toContain('tasks[0]: unknown task "sst-2"; known tasks are the paper\'s tasks (sst2, sst5, mr, subj, agnews, cb)');
-    expect(msg).toContain('tasks[3]: task "user/x": a user task needs "file"');
+    expect(msg).toContain('tasks[3]: task "user-x": a user task needs "file"');
     expect(msg).toContain('tasks[4].file: only user tasks');
     expect(msg).toContain('tasks[5]: unknown task "synthetic/parity"');
     expect(msg).toContain('tasks: "sst2" is listed twice');

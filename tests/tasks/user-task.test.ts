@@ -28,7 +28,7 @@ describe('user tasks', () => {
       'eval.csv': 'text,label\n"great, really",pos\nawful,neg\n',
     });
     const task = await loadUserTask(join(dir, 'toy.json'));
-    expect(task.spec).toMatchObject({ id: 'user/toy', name: 'Toy sentiment', fields: ['text'], labelWords: ['Negative', 'Positive'] });
+    expect(task.spec).toMatchObject({ id: 'user-toy', name: 'Toy sentiment', fields: ['text'], labelWords: ['Negative', 'Positive'] });
     expect(task.train).toEqual([
       { id: 'train:0', fields: { text: 'loved it' }, label: 1 },
       { id: 'train:1', fields: { text: 'meh' }, label: 0 },
@@ -89,11 +89,11 @@ describe('user tasks', () => {
       'train.jsonl': '{"text": "a", "label": 0}\n',
       'eval.csv': 'text,label\nb,1\n',
     });
-    const task = await loadTask('user/toy', { file: join(dir, 'toy.json') });
+    const task = await loadTask('user-toy', { file: join(dir, 'toy.json') });
     expect(task.eval[0].label).toBe(1);
     const unknown = findTaskProvider('sst-2');
     expect('error' in unknown && unknown.error).toMatch(/unknown task "sst-2"; known tasks are the paper's tasks \(sst2, sst5, mr, subj, agnews, cb\)/);
-    const noFile = findTaskProvider('user/toy');
+    const noFile = findTaskProvider('user-toy');
     expect('error' in noFile && noFile.error).toMatch(/needs "file"/);
   });
 });

@@ -37,7 +37,7 @@ describe('lab train', () => {
     expect(result.finished).toBe(true);
     expect(result.curve.map((p) => p.step)).toEqual([12, 24]);
     expect(result.curve[1].loss).toBeLessThan(result.curve[0].loss);
-    expect(result.curve[0].eval?.zsl['synthetic/sentiment2']).toBeGreaterThanOrEqual(0);
+    expect(result.curve[0].eval?.zsl['synthetic-sentiment2']).toBeGreaterThanOrEqual(0);
     const model = await loadModel(join(dir, 'model'));
     expect(model.config.nLayer).toBe(1);
     expect(model.tokenizer.encode(' Positive').length).toBe(1);
@@ -46,7 +46,7 @@ describe('lab train', () => {
     expect(card.source).toBe('embedded');
     expect(card.parameters).toBe([...result.params.values()].reduce((n, t) => n + t.data.length, 0));
     expect(card.trainingCurve?.map((p) => p.loss)).toEqual(result.curve.map((p) => p.loss));
-    expect(await readFile(join(dir, 'model', 'README.md'), 'utf8')).toMatch(/## The world[\s\S]*synthetic\/relation3 \| CB/);
+    expect(await readFile(join(dir, 'model', 'README.md'), 'utf8')).toMatch(/## The world[\s\S]*synthetic-relation3 \| CB/);
     await rm(dir, { recursive: true });
   });
 

@@ -4,7 +4,7 @@
 //   {
 //     "models": [{"id": "gpt2", "source": {"kind": "hub", "id": "gpt2", "revision": "main"}},
 //                {"id": "tiny", "source": {"kind": "embedded", "dir": "content/models/tiny"}}],
-//     "tasks": ["sst2", {"id": "cb", "k": 19}, {"id": "user/toy", "file": "content/tasks/toy.json"}],
+//     "tasks": ["sst2", {"id": "cb", "k": 19}, {"id": "user-toy", "file": "content/tasks/toy.json"}],
 //     "seeds": [1, 2, 3],
 //     "k": 32,                                  demonstrations per task (a task entry may override it)
 //     "analysisPositions": ["label_token"],     and/or "prompt_end" (default ["label_token"])
@@ -16,7 +16,7 @@
 //   }
 //
 // Task ids must belong to a registered task provider (tasks/registry.ts): the paper's six tasks are checked against
-// paper-tasks.ts; `user/...` tasks need a "file"; other families (e.g. `synthetic/...`) register a provider before
+// paper-tasks.ts; `user-...` tasks need a "file"; other families (e.g. `synthetic-...`) register a provider before
 // the plan is loaded. Relative paths (model dirs, task files) are resolved against the project root (baseDir).
 
 import { readFile } from 'node:fs/promises';
@@ -157,7 +157,7 @@ export function parsePlan(value: unknown, file: string, options: { baseDir?: str
     const found = findTaskProvider(t.id, { file: t.file });
     if ('error' in found) problems.push(`tasks[${i}]: ${found.error}`);
     else if (t.file !== undefined && found.provider.name !== 'user') {
-      problems.push(`tasks[${i}].file: only user tasks ("user/<name>") take a task file; "${t.id}" is a ${found.provider.name} task`);
+      problems.push(`tasks[${i}].file: only user tasks ("user-<name>") take a task file; "${t.id}" is a ${found.provider.name} task`);
     }
     return { id: t.id, k: t.k ?? p.k, ...(t.file !== undefined ? { file: abs(t.file) } : {}) };
   });

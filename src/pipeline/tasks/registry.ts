@@ -1,5 +1,5 @@
 // Task providers: who can load a task id. The paper's six hub tasks are built in; user tasks come from a task file
-// (see user-task.ts); other families (e.g. `synthetic/...`) register themselves with registerTaskProvider.
+// (see user-task.ts); other families (e.g. `synthetic-...`) register themselves with registerTaskProvider.
 
 import { type LoadPaperTaskOptions, isPaperTaskId, loadPaperTask, PAPER_TASK_IDS } from './paper-tasks.ts';
 import type { Task } from './task.ts';
@@ -31,8 +31,8 @@ export const paperTaskProvider: TaskProvider = {
 
 export const userTaskProvider: TaskProvider = {
   name: 'user',
-  describeIds: 'a user task ("user/<name>" with a "file": a task JSON file)',
-  claims: (id) => id.startsWith('user/'),
+  describeIds: 'a user task ("user-<name>" with a "file": a task JSON file)',
+  claims: (id) => id.startsWith('user-'),
   problem: (_id, { file }) => (file ? undefined : 'a user task needs "file": the path of its task JSON file'),
   load: (id, options) => {
     if (!options.file) throw new Error(`task ${id}: a user task needs a task file`);

@@ -83,7 +83,7 @@ const RELATIONS = ['True', 'False', 'Neither'];
 function relationTask(world: World): SyntheticTask {
   const known = knownClusters(world);
   return {
-    id: 'synthetic/relation3',
+    id: 'synthetic-relation3',
     name: 'Relation (3-way)',
     shapedLike: 'CB',
     template: TEMPLATES.cb,
@@ -114,11 +114,11 @@ export function syntheticTasks(world: World): SyntheticTask[] {
   const half = 'Half the test inputs come from known clusters (seen mapping, new sentences), half from novel clusters whose class only the demonstrations reveal.';
   const onlyContext = 'New classes: every test input comes from a novel cluster with a class assignment pretraining never shows; only the demonstrations reveal it.';
   return [
-    singleSentenceTask(world, { id: 'synthetic/sentiment2', name: 'Sentiment (2-way)', shapedLike: 'SST-2', template: TEMPLATES.sst2, novelty: half, knownClass: (c) => c.polarity, taskSeed: 11 }),
-    singleSentenceTask(world, { id: 'synthetic/ordinal5', name: 'Ordinal sentiment (5-way)', shapedLike: 'SST-5', template: TEMPLATES.sst5, novelty: half, knownClass: (c) => c.intensity, taskSeed: 12 }),
-    singleSentenceTask(world, { id: 'synthetic/review2', name: 'Review (2-way)', shapedLike: 'MR', template: TEMPLATES.mr, novelty: onlyContext, taskSeed: 13 }),
-    singleSentenceTask(world, { id: 'synthetic/subjectivity2', name: 'Subjectivity (2-way)', shapedLike: 'Subj', template: TEMPLATES.subj, novelty: onlyContext, taskSeed: 14 }),
-    singleSentenceTask(world, { id: 'synthetic/topic4', name: 'Topic (4-way)', shapedLike: 'AGNews', template: TEMPLATES.agnews, novelty: half, knownClass: (c) => c.topic, taskSeed: 15 }),
+    singleSentenceTask(world, { id: 'synthetic-sentiment2', name: 'Sentiment (2-way)', shapedLike: 'SST-2', template: TEMPLATES.sst2, novelty: half, knownClass: (c) => c.polarity, taskSeed: 11 }),
+    singleSentenceTask(world, { id: 'synthetic-ordinal5', name: 'Ordinal sentiment (5-way)', shapedLike: 'SST-5', template: TEMPLATES.sst5, novelty: half, knownClass: (c) => c.intensity, taskSeed: 12 }),
+    singleSentenceTask(world, { id: 'synthetic-review2', name: 'Review (2-way)', shapedLike: 'MR', template: TEMPLATES.mr, novelty: onlyContext, taskSeed: 13 }),
+    singleSentenceTask(world, { id: 'synthetic-subjectivity2', name: 'Subjectivity (2-way)', shapedLike: 'Subj', template: TEMPLATES.subj, novelty: onlyContext, taskSeed: 14 }),
+    singleSentenceTask(world, { id: 'synthetic-topic4', name: 'Topic (4-way)', shapedLike: 'AGNews', template: TEMPLATES.agnews, novelty: half, knownClass: (c) => c.topic, taskSeed: 15 }),
     relationTask(world),
   ];
 }
@@ -154,7 +154,7 @@ export interface PretrainingSequence {
 
 /** Canonical (in-weights) tasks: the templates whose mapping of known clusters is fixed in pretraining. */
 function canonicalTasks(world: World): SyntheticTask[] {
-  return syntheticTasks(world).filter((t) => ['synthetic/sentiment2', 'synthetic/ordinal5', 'synthetic/topic4', 'synthetic/relation3'].includes(t.id));
+  return syntheticTasks(world).filter((t) => ['synthetic-sentiment2', 'synthetic-ordinal5', 'synthetic-topic4', 'synthetic-relation3'].includes(t.id));
 }
 
 /** One pretraining sequence. Context-only sequences draw classes, clusters and label order at random. */

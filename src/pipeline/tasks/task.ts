@@ -5,7 +5,7 @@
 import { canonicalJson, sha256Hex } from '../cache/hash.ts';
 
 export interface TaskSpec {
-  /** Stable id used in plans and cache keys, e.g. "sst2", "synthetic/parity", "user/my-task". */
+  /** Stable id used in plans and cache keys, e.g. "sst2", "synthetic-parity", "user-my-task". */
   id: string;
   /** Display name, e.g. "SST-2". */
   name: string;

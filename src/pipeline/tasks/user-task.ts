@@ -2,7 +2,7 @@
 //
 //   {
 //     "name": "My sentiment task",
-//     "id": "user/my-sentiment",            optional; default "user/" + the task file's base name
+//     "id": "user-my-sentiment",            optional; default "user-" + the task file's base name
 //     "template": "Review: {text} Sentiment:",
 //     "labelWords": ["Negative", "Positive"],
 //     "train": "my-train.jsonl",            paths relative to the task file
@@ -71,7 +71,7 @@ export async function readTaskFile(path: string): Promise<{ file: TaskFile; spec
   const used = templateFields(file.template);
   const fields = file.textFields ?? used;
   const spec: TaskSpec = {
-    id: file.id ?? `user/${basename(path, extname(path))}`,
+    id: file.id ?? `user-${basename(path, extname(path))}`,
     name: file.name,
     source: `user task ${path}: train ${file.train}, eval ${file.eval}`,
     template: file.template,
