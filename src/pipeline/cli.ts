@@ -8,6 +8,7 @@ import { diffCommand } from './commands/diff.ts';
 import { finetuneCommand } from './commands/finetune.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { trainCommand } from './commands/train.ts';
+import { runCommand } from './commands/run.ts';
 import { FeedError } from './engine/runner.ts';
 import { ModelFileError } from './models/safetensors.ts';
 import { PlanError } from './experiments/plan.ts';
@@ -25,7 +26,7 @@ const USER_FACING_ERRORS = [
   ModelCardError, ResultsError, TrainConfigError,
 ];
 
-export const COMMANDS: Command[] = [inspectCommand, finetuneCommand, trainCommand, diffCommand, cacheCommand];
+export const COMMANDS: Command[] = [runCommand, inspectCommand, finetuneCommand, trainCommand, diffCommand, cacheCommand];
 
 function commandHelp(cmd: Command): string {
   const lines = [`Usage: icl-lab ${cmd.usage}`, '', cmd.summary, '', 'Options:'];

@@ -1,0 +1,197 @@
+// Running a plan: every (model, task, seed) through the protocol, the null models at the real model's learning rate,
+// metrics and per-example files published under the results folder the site reads. Each run is a cache entry keyed
+// by the hash of its inputs (model weights, task data, settings, the protocol's own source files), so a warm rerun
+// recomputes nothing and a killed run resumes with the runs it had not finished.
+
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type CacheStore, hashFile, hashSourceFiles, openCache, stageKey } from '../cache/index.ts';
+import type { RunnerOptions } from '../engine/runner.ts';
+import { type NullModelKind, nullTwin } from '../models/family.ts';
+import { loadModel, type LoadedModel } from '../models/registry.ts';
+import { resolveHubModel } from '../models/hub.ts';
+import { tempSibling, writeFileDurably } from '../models/safetensors.ts';
+import type { AnalysisPosition, MetricsRecord } from '../metrics/schema.ts';
+import { loadTask } from '../tasks/registry.ts';
+import '../tasks/synthetic-provider.ts';
+import { selectionExamples } from '../tasks/splits.ts';
+import { type Task, taskDataHash } from '../tasks/task.ts';
+import type { Plan, PlanModel, PlanTask } from './plan.ts';
+import { type ProtocolModel, runProtocol } from './protocol.ts';
+import { type Similarities, examplesFile, metricsRecord, similarities } from './record.ts';
+
+/** Source files whose change must recompute a run (the protocol's code version). */
+const PROTOCOL_SOURCES = [
+  new URL('./protocol.ts', import.meta.url),
+  new URL('./record.ts', import.meta.url),
+  new URL('./prompt.ts', import.meta.url),
+  new URL('../models/forward.ts', import.meta.url),
+  new URL('../models/training.ts', import.meta.url),
+  new URL('../models/gpt2.ts', import.meta.url),
+  new URL('../engine/ops.ts', import.meta.url),
+  new URL('../engine/autodiff.ts', import.meta.url),
+  new URL('../metrics/simaou.ts', import.meta.url),
+  new URL('../metrics/simam.ts', import.meta.url),
+  new URL('../metrics/kendall.ts', import.meta.url),
+  new URL('../metrics/summarize.ts', import.meta.url),
+];
+
+/** The null twins are drawn once per model, from this seed. */
+export const NULL_MODEL_SEED = 1000;
+const BOOTSTRAP_RESAMPLES = 1000;
+
+export interface RunPlanOptions {
+  plan: Plan;
+  cacheRoot: string;
+  resultsDir: string;
+  models?: string[];
+  tasks?: string[];
+  seeds?: number[];
+  /** At most this many test examples per task (overrides the plan's testExamples when smaller). */
+  limit?: number;
+  fresh?: boolean;
+  dryRun?: boolean;
+  runner?: RunnerOptions;
+  log?: (line: string) => void;
+}
+
+export interface RunSummary {
+  model: string;
+  task: string;
+  seed: number;
+  cached: boolean;
+  seconds: number;
+  records: MetricsRecord[];
+}
+
+async function modelDir(m: PlanModel): Promise<string> {
+  if (m.source.kind !== 'hub') return m.source.dir;
+  return (await resolveHubModel(m.source.id, { revision: m.source.revision })).dir;
+}
+
+/** Content hash of a model folder's weights (every safetensors file, by name). */
+async function weightsHash(dir: string): Promise<string> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.safetensors')).sort();
+  const hashes: Record<string, string> = {};
+  for (const f of files) hashes[f] = await hashFile(join(dir, f));
+  return stageKey(hashes);
+}
+
+/** Temp files a killed run left while publishing (see tempSibling): removed before publishing again. */
+async function removeStaleTemps(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (name.startsWith('.') && name.includes('.tmp-')) await rm(join(dir, name), { force: true });
+  }
+}
+
+async function publish(path: string, text: string): Promise<void> {
+  const temp = tempSibling(path, 'tmp');
+  await writeFileDurably(temp, text);
+  await rename(temp, path);
+}
+
+const asProtocolModel = (id: string, m: LoadedModel): ProtocolModel => ({ id, family: m.family, config: m.config, params: m.params, tokenizer: m.tokenizer });
+
+interface RunJob {
+  model: PlanModel;
+  loaded: LoadedModel;
+  task: Task;
+  k: number;
+  seed: number;
+  key: string;
+}
+
+async function computeRun(job: RunJob, o: RunPlanOptions, tests: Task['eval']): Promise<Record<string, string>> {
+  const { plan } = o;
+  const log = o.log ?? (() => {});
+  const model = asProtocolModel(job.model.id, job.loaded);
+  const selection = selectionExamples(job.task.train, { demoSeeds: plan.seeds, k: job.k, n: plan.lrSelection.examples });
+  const base = { seed: job.seed, k: job.k, positions: plan.analysisPositions, tests, selection, lrGrid: plan.lrGrid, runner: o.runner, log };
+  const result = await runProtocol(model, job.task, base);
+  const nullResults = new Map<NullModelKind, Awaited<ReturnType<typeof runProtocol>>>();
+  for (const kind of plan.nullModels) {
+    const params = nullTwin(model.family, model.config, model.params, kind, NULL_MODEL_SEED);
+    log(`  null model ${kind}`);
+    nullResults.set(kind, await runProtocol({ ...model, id: `${model.id}~${kind}`, params }, job.task, { ...base, fixedLr: result.lr }));
+  }
+  const files: Record<string, string> = {};
+  const policy = model.family.tokenPolicy(model.config).description;
+  for (const position of plan.analysisPositions as AnalysisPosition[]) {
+    const sims = similarities(result, position, plan.kendallExamples, job.seed);
+    const nulls: Partial<Record<NullModelKind, Similarities>> = {};
+    for (const [kind, r] of nullResults) nulls[kind] = similarities(r, position, plan.kendallExamples, job.seed);
+    const inputs = {
+      modelId: job.model.id, task: job.task, seed: job.seed, position, result, sims, nulls,
+      numHeads: model.config.nHead, resamples: BOOTSTRAP_RESAMPLES,
+    };
+    const stem = `seed-${job.seed}.${position}`;
+    files[`${stem}.metrics.json`] = `${JSON.stringify(metricsRecord(inputs))}\n`;
+    const examples = examplesFile({
+      ...inputs, tokenizer: model.tokenizer, tokenPolicy: policy,
+      selectionSplit: `${selection.length} train examples outside every seed's demonstrations; learning rate chosen there from [${plan.lrGrid.join(', ')}]`,
+    });
+    examples.provenance = { producer: 'icl-lab run', inputsHash: job.key };
+    files[`${stem}.examples.json`] = `${JSON.stringify(examples)}\n`;
+  }
+  return files;
+}
+
+export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
+  const log = o.log ?? (() => {});
+  const { plan } = o;
+  const pick = <T>(all: T[], wanted: T[] | undefined, what: string, show: (x: T) => string) => {
+    if (!wanted) return all;
+    const unknown = wanted.filter((w) => !all.some((a) => show(a) === show(w)));
+    if (unknown.length) throw new Error(`--${what} ${unknown.map(show).join(', ')}: not in the plan (${plan.file}); it has ${all.map(show).join(', ')}`);
+    return all.filter((a) => wanted.some((w) => show(w) === show(a)));
+  };
+  const models = pick(plan.models, o.models?.map((id) => ({ id }) as PlanModel), 'models', (m) => m.id);
+  const tasks = pick<PlanTask>(plan.tasks, o.tasks?.map((id) => ({ id, k: 0 })), 'tasks', (t) => t.id);
+  const seeds = pick(plan.seeds, o.seeds, 'seeds', String);
+  const cache: CacheStore = openCache(o.cacheRoot, { onWarning: (m) => log(`cache: ${m}`) });
+  const code = await hashSourceFiles(PROTOCOL_SOURCES);
+  const testExamples = Math.min(plan.testExamples, o.limit ?? Infinity);
+  const summaries: RunSummary[] = [];
+  const loadedTasks = new Map<string, Task>();
+  for (const m of models) {
+    const dir = await modelDir(m);
+    const loaded = await loadModel(dir);
+    const weights = await weightsHash(dir);
+    for (const t of tasks) {
+      if (!loadedTasks.has(t.id)) loadedTasks.set(t.id, await loadTask(t.id, { file: t.file }));
+      const task = loadedTasks.get(t.id)!;
+      const tests = task.eval.slice(0, testExamples);
+      for (const seed of seeds) {
+        const key = stageKey({
+          stage: 'protocol', weights, task: taskDataHash(task), seed, k: t.k, tests: tests.length,
+          positions: plan.analysisPositions, lrGrid: plan.lrGrid, selection: plan.lrSelection, nullModels: plan.nullModels,
+          nullSeed: NULL_MODEL_SEED, kendallExamples: plan.kendallExamples, resamples: BOOTSTRAP_RESAMPLES, code,
+        });
+        const label = `${m.id} / ${t.id} / seed ${seed}`;
+        const found = o.fresh ? undefined : await cache.get('protocol', key);
+        const cached = found !== undefined;
+        if (o.dryRun) {
+          log(`${cached ? 'cached ' : 'to run  '} ${label}`);
+          summaries.push({ model: m.id, task: t.id, seed, cached, seconds: 0, records: [] });
+          continue;
+        }
+        const start = performance.now();
+        log(`${cached ? 'cached' : 'running'}: ${label}`);
+        const job: RunJob = { model: m, loaded, task, k: t.k, seed, key };
+        const entry = found ?? (await cache.put('protocol', key, await computeRun(job, o, tests), { label }));
+        const outDir = join(o.resultsDir, m.id, t.id);
+        await mkdir(outDir, { recursive: true });
+        await removeStaleTemps(outDir);
+        const records: MetricsRecord[] = [];
+        for (const name of Object.keys(entry.files)) {
+          const text = await entry.readText(name);
+          await publish(join(outDir, name), text);
+          if (name.endsWith('.metrics.json')) records.push(JSON.parse(text) as MetricsRecord);
+        }
+        summaries.push({ model: m.id, task: t.id, seed, cached, seconds: (performance.now() - start) / 1000, records });
+      }
+    }
+  }
+  return summaries;
+}
+

@@ -1,0 +1,117 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gpt2Family } from '../../src/pipeline/models/gpt2.ts';
+import { writeHfModelFolder } from '../../src/pipeline/models/hf-folder.ts';
+import { shippedWorld } from '../../src/pipeline/tasks/synthetic-provider.ts';
+import { parsePlan } from '../../src/pipeline/experiments/plan.ts';
+import { runPlan } from '../../src/pipeline/experiments/run-plan.ts';
+import { loadResults } from '../../src/pipeline/report/results.ts';
+import { tempDir } from '../helpers/model-folder.ts';
+
+/** A tiny GPT-2 on the synthetic world's tokenizer, as a model folder. */
+async function writeWorldModel(dir: string): Promise<void> {
+  const world = shippedWorld();
+  const eos = world.tokenizerJson.added_tokens[0].id;
+  const config = { model_type: 'gpt2', vocab_size: eos + 1, n_positions: 256, n_embd: 16, n_layer: 2, n_head: 2, bos_token_id: eos, eos_token_id: eos, initializer_range: 0.3 };
+  const arch = gpt2Family.parseConfig(config, 'tiny');
+  const params = gpt2Family.initParams(arch, 7);
+  const tensors = [...gpt2Family.toHfTensors(arch, params)].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: t.data as Float32Array }));
+  await writeHfModelFolder(dir, { config, tensors, tokenizerJson: world.tokenizerJson, tokenizerConfig: { bos_token: '<|endoftext|>', eos_token: '<|endoftext|>' } });
+}
+
+function planJson(modelDir: string, seeds: number[]) {
+  return {
+    models: [{ id: 'tiny', source: { kind: 'folder', dir: modelDir } }],
+    tasks: ['synthetic-sentiment2'],
+    seeds, k: 4, lrGrid: [0.01, 0.1], lrSelection: { split: 'selection', examples: 8 }, testExamples: 10,
+    nullModels: ['untrained', 'trained-embeddings'], kendallExamples: 5, analysisPositions: ['label_token', 'prompt_end'],
+  };
+}
+
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else out[join(d, e.name).slice(dir.length)] = await readFile(join(d, e.name), 'utf8');
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+describe('lab run', () => {
+  let root: string;
+  let modelDir: string;
+  beforeAll(async () => {
+    root = await tempDir();
+    modelDir = join(root, 'model');
+    await writeWorldModel(modelDir);
+  });
+
+  it('publishes records the report loads, with null-model baselines; a warm rerun computes nothing and changes nothing', async () => {
+    const plan = parsePlan(planJson(modelDir, [1]), 'plan.json');
+    const o = { plan, cacheRoot: join(root, 'c1'), resultsDir: join(root, 'r1'), runner: { threads: 1 } };
+    const first = await runPlan(o);
+    expect(first.map((s) => s.cached)).toEqual([false]);
+    const results = loadResults(join(root, 'r1'));
+    expect(results.runs.map((r) => `${r.model}/${r.task}/${r.seed}/${r.position}`).sort())
+      .toEqual(['tiny/synthetic-sentiment2/1/label_token', 'tiny/synthetic-sentiment2/1/prompt_end']);
+    const rec = results.runs[0].metrics;
+    expect(rec.metrics.simaou_norm.baselines.untrained?.perLayer.length).toBe(2);
+    expect(rec.metrics.kendall.baselines['trained-embeddings']).not.toBeNull();
+    expect(rec.metrics.kendall.numExamples).toBe(5);
+    expect(results.runs[0].examples?.perExample.ids.length).toBe(10);
+    const before = await snapshot(join(root, 'r1'));
+    const second = await runPlan(o);
+    expect(second.map((s) => s.cached)).toEqual([true]);
+    expect(await snapshot(join(root, 'r1'))).toEqual(before);
+  }, 120_000);
+
+  it('detects a corrupted cache entry and recomputes the same results', async () => {
+    const plan = parsePlan(planJson(modelDir, [1]), 'plan.json');
+    const o = { plan, cacheRoot: join(root, 'c1'), resultsDir: join(root, 'r1'), runner: { threads: 1 } };
+    const before = await snapshot(join(root, 'r1'));
+    const stage = join(root, 'c1', 'protocol');
+    const [key] = await readdir(stage);
+    const file = join(stage, key, 'seed-1.label_token.metrics.json');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('"schemaVersion":1', '"schemaVersion":1 '));
+    const warnings: string[] = [];
+    const again = await runPlan({ ...o, log: (l) => warnings.push(l) });
+    expect(again.map((s) => s.cached)).toEqual([false]);
+    expect(warnings.join('\n')).toMatch(/cache: /);
+    expect(await snapshot(join(root, 'r1'))).toEqual(before);
+  }, 120_000);
+
+  it('a run killed with SIGKILL, then rerun, publishes exactly what an uninterrupted run publishes', async () => {
+    const planPath = join(root, 'plan2.json');
+    await writeFile(planPath, JSON.stringify(planJson(modelDir, [1, 2])));
+    const uninterrupted = await runPlan({ plan: parsePlan(planJson(modelDir, [1, 2]), planPath), cacheRoot: join(root, 'c2'), resultsDir: join(root, 'r2'), runner: { threads: 1 } });
+    expect(uninterrupted.length).toBe(2);
+    const args = ['src/bin/icl-lab.mjs', 'run', '--plan', planPath, '--cache', join(root, 'c3'), '--results', join(root, 'r3'), '--threads', '1'];
+    const child = spawn(process.execPath, args, { stdio: 'ignore' });
+    // Kill as soon as the first seed's results are published, i.e. while the second seed is being computed.
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (existsSync(join(root, 'r3', 'tiny', 'synthetic-sentiment2', 'seed-1.prompt_end.examples.json'))) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 10);
+      child.on('exit', () => { clearInterval(timer); resolve(); });
+    });
+    const resumed = await runPlan({ plan: parsePlan(planJson(modelDir, [1, 2]), planPath), cacheRoot: join(root, 'c3'), resultsDir: join(root, 'r3'), runner: { threads: 1 } });
+    expect(resumed[0].cached).toBe(true);
+    expect(await snapshot(join(root, 'r3'))).toEqual(await snapshot(join(root, 'r2')));
+  }, 180_000);
+
+  it('says which plan entries are unknown', async () => {
+    const plan = parsePlan(planJson(modelDir, [1]), 'plan.json');
+    await expect(runPlan({ plan, cacheRoot: join(root, 'c9'), resultsDir: join(root, 'r9'), models: ['nope'] }))
+      .rejects.toThrow(/--models nope: not in the plan \(plan\.json\); it has tiny/);
+  });
+});
