@@ -111,7 +111,27 @@ describe('lab run', () => {
 
   it('says which plan entries are unknown', async () => {
     const plan = parsePlan(planJson(modelDir, [1]), 'plan.json');
-    await expect(runPlan({ plan, cacheRoot: join(root, 'c9'), resultsDir: join(root, 'r9'), models: ['nope'] }))
-      .rejects.toThrow(/--models nope: not in the plan \(plan\.json\); it has tiny/);
+    await expect(runPlan({ plan, cacheRoot: join(root, 'c9'), resultsDir: join(root, 'r9'), tasks: ['synthetic-topic4'] }))
+      .rejects.toThrow(/--tasks synthetic-topic4: not in the plan \(plan\.json\); it has synthetic-sentiment2/);
+  });
+
+  it('a hub model on a machine without network fails fast, names the model and how to pre-seed, and writes nothing', async () => {
+    const plan = parsePlan({ ...planJson(modelDir, [1]), models: [{ id: 'gpt2', source: { kind: 'hub', id: 'gpt2' } }] }, 'plan.json');
+    const saved = { ...process.env };
+    process.env.HF_HOME = join(root, 'hf-home');
+    process.env.HF_ENDPOINT = 'http://127.0.0.1:9'; // nothing listens there
+    try {
+      const started = performance.now();
+      await expect(runPlan({ plan, cacheRoot: join(root, 'c8'), resultsDir: join(root, 'r8') }))
+        .rejects.toThrow(/model gpt2[\s\S]*(pre-seed|put the files|snapshots)/i);
+      expect(performance.now() - started).toBeLessThan(15_000);
+      expect(existsSync(join(root, 'r8'))).toBe(false);
+      expect(existsSync(join(root, 'c8', 'protocol'))).toBe(false);
+      // --models with an id the plan lacks is taken as a hub model too.
+      await expect(runPlan({ plan: parsePlan(planJson(modelDir, [1]), 'plan.json'), cacheRoot: join(root, 'c8'), resultsDir: join(root, 'r8'), models: ['gpt2-medium'] }))
+        .rejects.toThrow(/model gpt2-medium/);
+    } finally {
+      process.env = saved;
+    }
   });
 });

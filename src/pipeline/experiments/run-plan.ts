@@ -145,7 +145,14 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
     if (unknown.length) throw new Error(`--${what} ${unknown.map(show).join(', ')}: not in the plan (${plan.file}); it has ${all.map(show).join(', ')}`);
     return all.filter((a) => wanted.some((w) => show(w) === show(a)));
   };
-  const models = pick(plan.models, o.models?.map((id) => ({ id }) as PlanModel), 'models', (m) => m.id);
+  // A model id the plan does not list is taken as a Hugging Face hub id (e.g. --models gpt2,gpt2-medium).
+  const extraModels: PlanModel[] = (o.models ?? [])
+    .filter((id) => !plan.models.some((m) => m.id === id))
+    .map((id) => ({ id: id.replace(/\//g, '--'), source: { kind: 'hub', id } }));
+  const models = [
+    ...pick(plan.models, o.models?.filter((id) => plan.models.some((m) => m.id === id)).map((id) => ({ id }) as PlanModel), 'models', (m) => m.id),
+    ...extraModels,
+  ];
   const tasks = pick<PlanTask>(plan.tasks, o.tasks?.map((id) => ({ id, k: 0 })), 'tasks', (t) => t.id);
   const seeds = pick(plan.seeds, o.seeds, 'seeds', String);
   const cache: CacheStore = openCache(o.cacheRoot, { onWarning: (m) => log(`cache: ${m}`) });
