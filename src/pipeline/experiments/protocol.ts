@@ -76,6 +76,8 @@ export interface ProtocolResult {
   /** FT training queries of every demonstration token, [layer] -> [N] vectors of d (BOS excluded). */
   trainQueries: Float32Array[][];
   ftLosses: number[];
+  /** Wall-clock seconds of each phase (not part of any cache key). */
+  timings: { selection: number; zsl: number; icl: number; ft: number; ftZsl: number };
 }
 
 const CAPTURES = ['attn.out', 'attn.scores', 'attn.q'] as const;
@@ -299,6 +301,13 @@ export async function runProtocol(model: ProtocolModel, task: Task, settings: Pr
   try {
     const common = { labelIds, positions: settings.positions, batchSize };
     // Learning rate: best FT accuracy on the selection split (ties: the smaller rate).
+    const clock = { start: performance.now() };
+    const lap = () => {
+      const now = performance.now();
+      const seconds = (now - clock.start) / 1000;
+      clock.start = now;
+      return seconds;
+    };
     let lr = settings.fixedLr;
     const lrSelection: ProtocolResult['lrSelection'] = [];
     if (lr === undefined) {
@@ -322,15 +331,19 @@ export async function runProtocol(model: ProtocolModel, task: Task, settings: Pr
       log(`${task.spec.id} seed ${settings.seed}: learning rate ${lr} (selection accuracy ${bestAccuracy.toFixed(3)})`);
     }
 
+    const selectionSeconds = lap();
     // ZSL and ICL on the base model. ZSL = [BOS] + query; the BOS is a 1-token prefix so both share one code path.
     const bosPast = await analysis.prefix([policy.bosTokenId]);
     const zsl = await analysis.run(queryIds, { ...common, past: bosPast, queryStart: 1 });
+    const zslSeconds = lap();
     const iclPast = await analysis.prefix(prefix.ids);
     const icl = await analysis.run(queryIds, { ...common, past: iclPast, queryStart: prefix.ids.length, demoPositions });
+    const iclSeconds = lap();
 
     // FT at the chosen rate, recording every training token's queries; then the FT model on the zero-shot prompt.
     const ft = await finetune(trainer, ftParams, model.params, analysis.kvNames, ftSequences, lr, true);
     if (!ft) throw new Error(`${model.id} on ${task.spec.id}: FT at learning rate ${lr} gave a non-finite loss or gradient`);
+    const ftSeconds = lap();
     analysis.useKv(ft.kv);
     const ftPast = await analysis.prefix([policy.bosTokenId]);
     const ftRun = await analysis.run(queryIds, { ...common, past: ftPast, queryStart: 1, withQ: true });
@@ -338,6 +351,7 @@ export async function runProtocol(model: ProtocolModel, task: Task, settings: Pr
     return {
       demos, demoLengths: demoTokens.map((t) => t.length), demoTokens, tests, gold, lr, lrSelection,
       zsl, icl, ft: ftRun, trainQueries: ft.queries, ftLosses: ft.losses,
+      timings: { selection: selectionSeconds, zsl: zslSeconds, icl: iclSeconds, ft: ftSeconds, ftZsl: lap() },
     };
   } finally {
     await analysis.release();
