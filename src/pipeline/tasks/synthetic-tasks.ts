@@ -42,11 +42,15 @@ export function sentence(world: World, cluster: Cluster, rng: Rng, shape: Senten
   return words.join(' ');
 }
 
-/** Classes of the novel clusters for one evaluation task: a fixed random assignment, balanced over classes. */
+/**
+ * Classes of the novel clusters for one evaluation task: one novel cluster per class, drawn by the task's seed. As in
+ * pretraining's context-only sequences, a class is one cluster, so demonstrations of a class share words with its
+ * test inputs and the context can reveal the class.
+ */
 function novelAssignment(world: World, classes: number, seed: number): Map<number, number> {
   const rng = new Rng(seed);
-  const novel = rng.shuffle(novelClusters(world).map((c) => c.id));
-  return new Map(novel.map((id, i) => [id, i % classes]));
+  const novel = rng.shuffle(novelClusters(world).map((c) => c.id)).slice(0, classes);
+  return new Map(novel.map((id, i) => [id, i]));
 }
 
 function singleSentenceTask(
@@ -111,8 +115,12 @@ function relationTask(world: World): SyntheticTask {
 
 /** The six evaluation tasks, shaped like SST-2, SST-5, MR, Subj, AGNews and CB. */
 export function syntheticTasks(world: World): SyntheticTask[] {
-  const half = 'Half the test inputs come from known clusters (seen mapping, new sentences), half from novel clusters whose class only the demonstrations reveal.';
-  const onlyContext = 'New classes: every test input comes from a novel cluster with a class assignment pretraining never shows; only the demonstrations reveal it.';
+  const half =
+    'Half the test inputs come from known clusters (seen mapping, new sentences), half from one novel cluster per class ' +
+    'whose class only the demonstrations reveal.';
+  const onlyContext =
+    'New classes: every test input comes from one novel cluster per class, a cluster pretraining only ever labels at ' +
+    'random; only the demonstrations reveal its class.';
   return [
     singleSentenceTask(world, { id: 'synthetic-sentiment2', name: 'Sentiment (2-way)', shapedLike: 'SST-2', template: TEMPLATES.sst2, novelty: half, knownClass: (c) => c.polarity, taskSeed: 11 }),
     singleSentenceTask(world, { id: 'synthetic-ordinal5', name: 'Ordinal sentiment (5-way)', shapedLike: 'SST-5', template: TEMPLATES.sst5, novelty: half, knownClass: (c) => c.intensity, taskSeed: 12 }),
