@@ -9,6 +9,11 @@ import { Rng } from './util/random.ts';
 import { gpt2Family } from './models/gpt2.ts';
 import { ModelSession } from './models/forward.ts';
 import { TrainingSession, nonFinite, sgdStep } from './models/training.ts';
+import { tokenizerFromJson, withPieceCache } from './models/tokenizer.ts';
+import { buildWorld, DEFAULT_WORLD } from './tasks/synthetic-world.ts';
+import { DEFAULT_PRETRAINING } from './tasks/synthetic-tasks.ts';
+import { pretrainingBatch } from './training/corpus.ts';
+import { adamwStep, newAdamWState } from './training/adamw.ts';
 
 export interface BenchLine {
   name: string;
@@ -119,6 +124,45 @@ export async function trainingBench(matmulGflops: number, threads?: number): Pro
   ];
 }
 
+/**
+ * One `lab train` step of an embedded-size model (4 layers, d=128, 4 heads, the synthetic world's 1259 tokens):
+ * a batch of 32 pretraining sequences of up to 256 tokens (loss on label tokens), forward + backward of every
+ * parameter (logits at the counted targets, examples run in length groups), the finiteness check, AdamW.
+ */
+export async function embeddedTrainingBench(_matmulGflops: number, threads?: number): Promise<BenchLine[]> {
+  const world = buildWorld(DEFAULT_WORLD);
+  const special = world.tokenizerJson.added_tokens.map((t) => t.content);
+  const tokenizer = withPieceCache(tokenizerFromJson(world.tokenizerJson as unknown as Record<string, unknown>, {}, { jsonPath: 'world', configPath: 'world' }), special);
+  const eos = world.tokenizerJson.added_tokens[0].id;
+  const config = gpt2Family.parseConfig({
+    model_type: 'gpt2', vocab_size: eos + 1, n_positions: 256, n_embd: 128, n_layer: 4, n_head: 4, bos_token_id: eos, eos_token_id: eos,
+  }, 'bench');
+  const params = gpt2Family.initParams(config, 1);
+  const model = { family: gpt2Family, config, params };
+  const policy = gpt2Family.tokenPolicy(config);
+  const trainable = [...params.keys()];
+  const session = await TrainingSession.create(model, { trainable, logits: 'targets' }, { threads });
+  const adam = newAdamWState(params);
+  const rng = new Rng(5);
+  const data = { ...DEFAULT_PRETRAINING };
+  const step = await medianSeconds(async () => {
+    const batch = pretrainingBatch(world, rng, policy, tokenizer, data, 32, 256);
+    const result = await session.runGrouped(batch);
+    if (nonFinite(result)) throw new Error('bench: non-finite loss or gradient');
+    adamwStep(params, result.grads, adam, 1e-4, 1);
+  }, 7, 3);
+  // The same kind of batch in one run padded to its longest sequence (what each step cost before length groups).
+  const fixed = pretrainingBatch(world, new Rng(6), policy, tokenizer, data, 32, 256);
+  const single = await medianSeconds(() => session.run(fixed), 3, 1);
+  const grouped = await medianSeconds(() => session.runGrouped(fixed), 3, 1);
+  await session.release();
+  return [
+    { name: 'embedded model (4 layers, d=128) training step, batch 32, T<=256', value: step * 1000, unit: 'ms', note: `${(1 / step).toFixed(2)} steps/s` },
+    { name: '  forward + backward, one padded run', value: single * 1000, unit: 'ms' },
+    { name: '  forward + backward, length groups', value: grouped * 1000, unit: 'ms' },
+  ];
+}
+
 /** Benches contributed by other modules (autodiff, protocol) register here. */
 export const EXTRA_BENCHES: Array<(matmulGflops: number, threads?: number) => Promise<BenchLine[]>> = [];
 
@@ -131,6 +175,7 @@ export async function runBench(): Promise<void> {
   print({ name: 'ONNX Runtime MatMul 1024x1024x1024', value: matmul, unit: 'GFLOP/s' });
   for (const line of await forwardBench(matmul, threads)) print(line);
   for (const line of await trainingBench(matmul, threads)) print(line);
+  for (const line of await embeddedTrainingBench(matmul, threads)) print(line);
   for (const bench of EXTRA_BENCHES) for (const line of await bench(matmul, threads)) print(line);
 }
 

@@ -8,7 +8,7 @@ import { ModelSession } from '../../src/pipeline/models/forward.ts';
 import type { ParamStore } from '../../src/pipeline/models/family.ts';
 import { OPS } from '../../src/pipeline/engine/ops.ts';
 import { float64 } from '../../src/pipeline/engine/tensor.ts';
-import { TrainingSession, buildTrainingGraph, type TrainingBatch } from '../../src/pipeline/models/training.ts';
+import { TrainingSession, buildTrainingGraph, planLengthGroups, type TrainingBatch } from '../../src/pipeline/models/training.ts';
 import { Rng } from '../../src/pipeline/util/random.ts';
 import { tinyGpt2, tinyGpt2Entries, type TinyGpt2Options } from '../helpers/tiny-gpt2.ts';
 import { compare } from '../helpers/gradcheck.ts';
@@ -149,5 +149,78 @@ describe('the training loss', () => {
     // query and input do not depend on any K/V, so no dQ and no dh).
     expect(g.nodes.filter((n) => n.op === 'MatMul')).toHaveLength(17 + 1 + 12 + 8);
     expect(g.nodes.some((n) => n.op === 'ScatterND')).toBe(false); // no embedding gradient for K/V training
+  });
+});
+
+describe('cheaper training steps, same numbers', () => {
+  // Lengths that make runGrouped split the batch; label-only targets as in pretraining (one example has none).
+  const sequences = [
+    [3, 17, 5, 9, 30, 1, 22, 8, 11, 2, 6, 7, 19, 21, 4, 33, 2, 8, 5],
+    [4, 4, 12],
+    [39, 0, 2, 5, 5, 7, 1, 1, 3, 2, 6, 9, 12, 30, 31, 32, 2, 3],
+    [7, 8],
+    [9, 1, 1, 2, 3, 4, 5, 6],
+  ];
+  const targetMask = sequences.map((s, b) => s.slice(1).map((_t, i) => b !== 3 && (i % 3 === 2 || i === s.length - 2)));
+  const batch: TrainingBatch = { sequences, targetMask };
+
+  // Costs that make these short examples worth splitting.
+  const cost = { attentionTokens: 8, runTokens: 4 };
+
+  async function stepOf(options: { logits?: 'all' | 'targets' }, grouped: boolean, b: TrainingBatch = batch) {
+    const model = load({ nLayer: 2, nHead: 2, dModel: 16, seed: 8 });
+    const trainable = [...model.params.keys()];
+    const session = await TrainingSession.create(model, { trainable, floatType: 'float64', ...options }, { threads: 1 });
+    try {
+      return grouped ? await session.runGrouped(b, cost) : await session.run(b);
+    } finally {
+      await session.release();
+    }
+  }
+
+  function expectSame(a: Awaited<ReturnType<typeof stepOf>>, b: Awaited<ReturnType<typeof stepOf>>, tolerance: number) {
+    expect(b.targets).toBe(a.targets);
+    expect(Math.abs(a.loss - b.loss)).toBeLessThan(tolerance);
+    for (const [name, g] of a.grads) expect(compare([g.data as Float64Array], [b.grads.get(name)!.data as Float64Array]), name).toBeLessThan(tolerance);
+  }
+
+  it('logits at the counted targets only give the loss and gradients of logits everywhere', async () => {
+    const all = await stepOf({ logits: 'all' }, false);
+    const targets = await stepOf({ logits: 'targets' }, false);
+    expect(all.targets).toBe(targetMask.flat().filter(Boolean).length);
+    expectSame(all, targets, 1e-12);
+    // Without a mask every next-token target counts: the rows are every position but the last.
+    const plain = { sequences: BATCH.sequences };
+    expectSame(await stepOf({ logits: 'all' }, false, plain), await stepOf({ logits: 'targets' }, false, plain), 1e-12);
+  });
+
+  it('the training graph with logits at targets has no full-vocabulary rows', () => {
+    const model = load({ nLayer: 1, nHead: 2, dModel: 16 }, 'float32');
+    const g = buildTrainingGraph(model, { trainable: [...model.params.keys()], logits: 'targets' });
+    expect(g.outputs.find((o) => o.name === 'logits')!.shape).toEqual(['batch', 'n_logit', 40]);
+    expect(g.inputs.find((v) => v.name === 'targets')!.shape).toEqual(['batch', 'n_logit']);
+  });
+
+  it('runGrouped (examples run in groups of similar length) gives the loss and gradients of one run', async () => {
+    const groups = planLengthGroups(sequences.map((s) => s.length), cost);
+    expect(groups.length).toBeGreaterThan(1);
+    const single = await stepOf({ logits: 'targets' }, false);
+    const grouped = await stepOf({ logits: 'targets' }, true);
+    expectSame(single, grouped, 1e-12);
+    expectSame(single, await stepOf({ logits: 'all' }, true), 1e-12);
+    await expect(stepOf({}, true, { sequences: [[5], [6]] })).rejects.toThrow(/no next-token targets/);
+  });
+
+  it('plans length groups deterministically: longest first, every example once, cuts only where they pay', () => {
+    const lengths = [250, 30, 120, 255, 31, 118, 64, 240, 33, 121];
+    const groups = planLengthGroups(lengths, { attentionTokens: 400 });
+    expect(groups.flat().sort((a, b) => a - b)).toEqual(lengths.map((_, i) => i));
+    const flat = groups.flat();
+    for (let i = 1; i < flat.length; i++) expect(lengths[flat[i]]).toBeLessThanOrEqual(lengths[flat[i - 1]]);
+    expect(groups.length).toBeGreaterThan(1);
+    expect(planLengthGroups(lengths, { attentionTokens: 400 })).toEqual(groups);
+    // Equal lengths, or a run cost that dwarfs the padding: one group.
+    expect(planLengthGroups([100, 100, 100], { attentionTokens: 400 })).toEqual([[0, 1, 2]]);
+    expect(planLengthGroups(lengths, { attentionTokens: 400, runTokens: 1e9 })).toHaveLength(1);
   });
 });

@@ -238,6 +238,16 @@ export class Graph {
       value: { name: 'value', dataType: ONNX_TYPE[dtype], dims: [1], rawData: tensorBytes(fill) },
     });
   }
+  /** 0, 1, ... up to `limit` (exclusive) as an int64 vector; `limit` is an int64 scalar (e.g. a dim of Shape). */
+  range(limit: Value, start = 0, delta = 1): Value {
+    return this.one('Range', [this.constantInt([start], []), limit, this.constantInt([delta], [])]);
+  }
+  /** Elementwise a <= b (numpy broadcasting), as bool. */
+  lessOrEqual(a: Value, b: Value): Value { return this.one('LessOrEqual', [a, b]); }
+  /** Elementwise a < b (numpy broadcasting), as bool. */
+  less(a: Value, b: Value): Value { return this.one('Less', [a, b]); }
+  /** Elementwise logical and of two bool tensors (numpy broadcasting). */
+  and(a: Value, b: Value): Value { return this.one('And', [a, b]); }
   /** Broadcast `x` to `shape` (an int64 vector). */
   expand(x: Value, shape: Value): Value { return this.one('Expand', [x, shape]); }
   scatterND(data: Value, indices: Value, updates: Value, reduction: 'none' | 'add'): Value {

@@ -120,6 +120,24 @@ function inversePerm(perm: number[]): number[] {
   return inv;
 }
 
+/**
+ * zeros [rows, ...rest] plus, for every entry i of `indices` (any shape), the slice updates[i] [...rest] added at
+ * row indices[i]. ScatterElements (add) along axis 0 with the index repeated over `rest`, not ScatterND: ONNX
+ * Runtime's CPU ScatterND splits its updates over threads and loses additions to a repeated row (wrong, run-to-run
+ * different embedding gradients with more than one thread; onnxruntime issues #18048, #23396).
+ */
+function scatterAddRows(g: Graph, zeros: Value, indices: Value, updates: Value): Value {
+  const rest = zeros.shape.slice(1);
+  const restShape = isStatic(rest) ? rest : undefined;
+  const restDims = () => g.gather(g.shape(zeros), g.constantInt(range(1, zeros.shape.length)));
+  const flatUpdates = restShape
+    ? g.reshape(updates, [-1, ...restShape])
+    : g.apply('Reshape', [updates, g.concat([g.constantInt([-1]), restDims()], 0)])[0];
+  const flatIndices = g.reshape(indices, [-1, ...rest.map(() => 1)]);
+  const spread = g.expand(flatIndices, shapeOf(g, flatUpdates));
+  return g.scatterElements(zeros, spread, flatUpdates, 0, 'add');
+}
+
 /** Apply `f` to the gradient of the single output, when there is one. */
 const unaryRule =
   (f: (g: Graph, gy: Value, x: Value, y: Value, node: Node) => Value) =>
@@ -149,6 +167,16 @@ const unaryInfer: OpDef['infer'] = (inputs, _attrs, ctx) => {
 const binaryInfer: OpDef['infer'] = (inputs, _attrs, ctx) => {
   arity(inputs, 2, ctx);
   return [{ dtype: sameFloat(inputs, ctx), shape: broadcastShapes(inputs[0].shape, inputs[1].shape, ctx.context) }];
+};
+
+/** Comparisons: two operands of one numeric dtype, broadcast, bool result. */
+const comparisonInfer: OpDef['infer'] = (inputs, _attrs, ctx) => {
+  arity(inputs, 2, ctx);
+  const [a, b] = inputs;
+  if (a.dtype !== b.dtype || a.dtype === 'bool') {
+    throw new Error(`${ctx.context}: operands must share a numeric dtype, got ${a.dtype} and ${b.dtype}`);
+  }
+  return [{ dtype: 'bool', shape: broadcastShapes(a.shape, b.shape, ctx.context) }];
 };
 
 const axisInfer: OpDef['infer'] = (inputs, attrs, ctx) => {
@@ -211,12 +239,15 @@ export const OPS: Record<string, OpDef> = {
     vjp: unaryRule((g, gy, x, _y, node) => {
       const k = (v: number) => scalar(g, x, v);
       if (node.attrs.approximate === 'tanh') {
+        // With t = tanh(u), u = c (x + a x^3): d = 0.5 (1 + t) + 0.5 x (1 - t^2) u', written as
+        // (1 + t) (0.5 + (1 - t) h) with h = 0.5 x u' = x (0.5 c + 1.5 a c x^2): 14 elementwise passes over the
+        // (wide) MLP activations instead of 19.
         const c = Math.sqrt(2 / Math.PI);
+        const a = 0.044715;
         const x2 = g.mul(x, x);
-        const t = g.tanh(g.mul(k(c), g.add(x, g.mul(k(0.044715), g.mul(x2, x)))));
-        const du = g.mul(k(c), g.add(k(1), g.mul(k(3 * 0.044715), x2)));
-        const sech2 = g.sub(k(1), g.mul(t, t));
-        const d = g.add(g.mul(k(0.5), g.add(k(1), t)), g.mul(g.mul(k(0.5), x), g.mul(sech2, du)));
+        const t = g.tanh(g.mul(x, g.add(k(c), g.mul(k(a * c), x2))));
+        const h = g.mul(x, g.add(k(0.5 * c), g.mul(k(1.5 * a * c), x2)));
+        const d = g.mul(g.add(k(1), t), g.add(k(0.5), g.mul(g.sub(k(1), t), h)));
         return g.mul(gy, d);
       }
       const cdf = g.mul(k(0.5), g.add(k(1), g.erf(g.mul(x, k(Math.SQRT1_2)))));
@@ -367,15 +398,14 @@ export const OPS: Record<string, OpDef> = {
       const value = dims && picks ? picks.map((i) => dims[i < 0 ? i + dims.length : i]) : undefined;
       return [{ dtype: data.dtype, shape, value }];
     },
-    /** An embedding lookup's gradient: each gathered row's gradient added into zeros at its index (ScatterND). */
+    /** An embedding lookup's gradient: each gathered row's gradient added into zeros at its index. */
     vjp(g, node, [gy]) {
       if (!gy) return [undefined, undefined];
       const [data, indices] = node.inputs;
       const r = data.shape.length;
       const q = indices.shape.length;
       const axis = normaliseAxis(Number(node.attrs.axis ?? 0), r, 'Gather');
-      const idx = g.unsqueeze(indices, [-1]);
-      if (axis === 0) return [g.scatterND(zerosLike(g, data), idx, gy, 'add'), undefined];
+      if (axis === 0) return [scatterAddRows(g, zerosLike(g, data), indices, gy), undefined];
       // Bring the gathered axis to the front, scatter there, and put it back.
       const front = [axis, ...range(0, axis), ...range(axis + 1, r)];
       const frontShape = front.map((i) => data.shape[i]);
@@ -385,7 +415,7 @@ export const OPS: Record<string, OpDef> = {
         0,
       );
       const updates = g.transpose(gy, [...range(axis, axis + q), ...range(0, axis), ...range(axis + q, gy.shape.length)]);
-      return [g.transpose(g.scatterND(zeros, idx, updates, 'add'), inversePerm(front)), undefined];
+      return [g.transpose(scatterAddRows(g, zeros, indices, updates), inversePerm(front)), undefined];
     },
   },
 
@@ -400,12 +430,16 @@ export const OPS: Record<string, OpDef> = {
       const shape = [...indices.shape.slice(0, -1), ...data.shape.slice(b + last)];
       return [{ dtype: data.dtype, shape }];
     },
-    /** batch_dims 0: ScatterND add. Batched single-axis picks (rows of [batch, time, ...] at [batch, n, 1]):
-     * ScatterElements add along the picked axis. */
+    /** batch_dims 0: rows scatter-added back (ScatterND for multi-axis index tuples). Batched single-axis picks
+     * (rows of [batch, time, ...] at [batch, n, 1]): ScatterElements add along the picked axis. */
     vjp(g, node, [gy]) {
       if (!gy) return [undefined, undefined];
       const [data, indices] = node.inputs;
       const b = Number(node.attrs.batch_dims ?? 0);
+      if (b === 0 && indices.shape[indices.shape.length - 1] === 1) {
+        return [scatterAddRows(g, zerosLike(g, data), g.squeeze(indices, [-1]), gy), undefined];
+      }
+      // Index tuples of several axes: ScatterND (not thread-safe on repeated indices, see scatterAddRows).
       if (b === 0) return [g.scatterND(zerosLike(g, data), indices, gy, 'add'), undefined];
       const q = indices.shape.length;
       if (indices.shape[q - 1] !== 1 || q !== b + 2) {
@@ -573,6 +607,41 @@ export const OPS: Record<string, OpDef> = {
     infer(inputs, _attrs, ctx) {
       arity(inputs, 1, ctx);
       return [{ dtype: 'int64', shape: [] }];
+    },
+    vjp: noGradient,
+  },
+
+  // --- integer and boolean ops for masks (their outputs carry no gradient) ---
+  /** start, start + delta, ... below limit: all three are scalars of one dtype. With start 0 and delta 1 the length
+   * is the limit's tracked dimension when it has one (e.g. `Range(0, Shape(x)[1])` has length x.shape[1]). */
+  Range: {
+    infer(inputs, _attrs, ctx) {
+      arity(inputs, 3, ctx);
+      const [start, limit, delta] = inputs;
+      for (const v of inputs) {
+        if (v.shape.length !== 0) throw new Error(`${ctx.context}: start, limit and delta must be scalars, ${v.name} is ${formatShape(v.shape)}`);
+        if (v.dtype !== start.dtype) throw new Error(`${ctx.context}: mixed dtypes ${inputs.map((i) => i.dtype).join(', ')}`);
+      }
+      const from = ctx.graph.constantValue(start);
+      const step = ctx.graph.constantValue(delta);
+      const to = ctx.graph.dimsValue(limit);
+      let length: Dim;
+      if (from && step && to && from[0] === 0 && step[0] === 1) length = to[0];
+      else if (from && step && to && typeof to[0] === 'number') length = Math.max(0, Math.ceil((to[0] - from[0]) / step[0]));
+      else throw new Error(`${ctx.context}: the length must follow from the inputs (start 0, delta 1, or all constant)`);
+      return [{ dtype: start.dtype, shape: [length] }];
+    },
+    vjp: noGradient,
+  },
+
+  Less: { infer: comparisonInfer, vjp: noGradient },
+  LessOrEqual: { infer: comparisonInfer, vjp: noGradient },
+
+  And: {
+    infer(inputs, _attrs, ctx) {
+      arity(inputs, 2, ctx);
+      for (const v of inputs) if (v.dtype !== 'bool') throw new Error(`${ctx.context}: ${v.name} must be bool, got ${v.dtype}`);
+      return [{ dtype: 'bool', shape: broadcastShapes(inputs[0].shape, inputs[1].shape, ctx.context) }];
     },
     vjp: noGradient,
   },

@@ -1,5 +1,6 @@
 // Running a model: builds the family's forward graph once, then turns token sequences into feeds (padding,
-// positions, the causal/padding attention bias, a reused prefix) and results. Family-independent.
+// positions, which keys are real, a reused prefix) and results. Family-independent. The causal/padding attention
+// bias is built inside the graph from the key mask (attention-mask.ts).
 
 import { Graph, type BuiltModel, type Value } from '../engine/graph.ts';
 import { Runner, type RunnerOptions } from '../engine/runner.ts';
@@ -14,6 +15,7 @@ import {
   presentKeyName,
   presentValueName,
 } from './family.ts';
+import { KEY_MASK } from './attention-mask.ts';
 
 /** Attention keys/values of an already-processed prefix, per layer: [batch, kv_heads, length, head_dim]. */
 export interface PastState {
@@ -40,10 +42,6 @@ export interface ForwardResult {
   /** The prefix extended by this call's tokens (only with graph option withPast). */
   present?: PastState;
 }
-
-// Additive attention bias for masked keys: large enough that exp() underflows to exactly 0, finite so that a
-// fully masked row can never turn into NaN.
-const MASKED = -1e9;
 
 export interface ModelParts {
   family: ModelFamily;
@@ -120,7 +118,7 @@ export class ModelSession {
     return { outputs, present: { length: keys[0].shape[2], keys, values } };
   }
 
-  /** Feeds for one call: ids, positions, attention bias, past, gather positions, trainable parameters. */
+  /** Feeds for one call: ids, positions, key mask, past, gather positions, trainable parameters. */
   feeds(request: ForwardRequest): Record<string, HostTensor> {
     return forwardFeeds(this.model, this.options, request);
   }
@@ -156,22 +154,15 @@ export function forwardFeeds(model: ModelParts, options: GraphOptions, request: 
     }
   });
   const floatType = options.floatType ?? 'float32';
+  // Which keys are real: the whole reused prefix, then each example's own tokens (the causal part and the bias
+  // itself are built inside the graph, see attention-mask.ts).
   const keys = pastLength + time;
-  const bias = new Float64Array(batch * time * keys);
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < time; t++) {
-      const row = (b * time + t) * keys;
-      for (let s = 0; s < keys; s++) {
-        const inChunk = s - pastLength;
-        const visible = s <= pastLength + t && (inChunk < 0 || inChunk < lengths[b]);
-        if (!visible) bias[row + s] = MASKED;
-      }
-    }
-  }
+  const keyMask = new Uint8Array(batch * keys);
+  for (let b = 0; b < batch; b++) keyMask.fill(1, b * keys, b * keys + pastLength + lengths[b]);
   const feeds: Record<string, HostTensor> = {
     input_ids: int64(ids, [batch, time]),
     position_ids: int64(positions, [batch, time]),
-    attention_bias: floatTensor(floatType, bias, [batch, 1, time, keys]),
+    [KEY_MASK]: { dtype: 'bool', shape: [batch, keys], data: keyMask },
   };
   if (options.withPast) addPast(model, options, feeds, request.past, batch);
   else if (request.past) throw new Error('this session was built without withPast; it cannot continue a prefix');

@@ -19,6 +19,7 @@ import {
   presentValueName,
 } from './family.ts';
 import { type TensorEntry, ModelFileError, toFloat32 } from './safetensors.ts';
+import { KEY_MASK, causalPaddingBias } from './attention-mask.ts';
 
 const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'];
 const ACTIVATIONS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast', 'gelu'] as const;
@@ -298,7 +299,7 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
   const inputIds = g.input('input_ids', 'int64', ['batch', 'time']);
   const positionIds = g.input('position_ids', 'int64', ['batch', 'time']);
   const keyLength = options.withPast ? 'past+time' : 'time';
-  const attentionBias = g.input('attention_bias', g.floatType, ['batch', 1, 'time', keyLength]);
+  const attentionBias = causalPaddingBias(g, inputIds, g.input(KEY_MASK, 'bool', ['batch', keyLength]));
   const capturePositions = options.capturePositions ? g.input('capture_positions', 'int64', ['batch', 'n_capture', 1]) : undefined;
   const capture = (layer: number, kind: 'attn.q' | 'attn.out' | 'resid_post', v: Value) => {
     if (captures.has(kind)) g.output(capturePositions ? atPositions(g, v, capturePositions) : v, captureName(layer, kind));

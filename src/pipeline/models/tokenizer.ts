@@ -178,3 +178,30 @@ export function tokenizerFromJson(
     padTokenId: resolve('pad_token'),
   };
 }
+
+// GPT-2's pre-tokenizer regex (the ByteLevel pre-tokenizer with use_regex splits text this way before BPE).
+const GPT2_PIECES = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+
+/**
+ * `tokenizer` with a memory of the ids of every pre-token piece: for byte-level BPE tokenizers with GPT-2's split
+ * regex and no normaliser (GPT-2's own, and the synthetic world's), BPE runs on each piece alone, so a text's ids
+ * are the concatenation of its pieces' ids; texts built from a small set of words (pretraining streams) then encode
+ * with a regex split and a few lookups instead of a trip through the tokenizers library. Texts that contain one of
+ * `specialTokens` go to the library unchanged.
+ */
+export function withPieceCache(tokenizer: TextTokenizer, specialTokens: readonly string[]): TextTokenizer {
+  const pieces = new Map<string, number[]>();
+  return {
+    ...tokenizer,
+    encode(text: string): number[] {
+      if (specialTokens.some((t) => text.includes(t))) return tokenizer.encode(text);
+      const ids: number[] = [];
+      for (const [piece] of text.matchAll(GPT2_PIECES)) {
+        let hit = pieces.get(piece);
+        if (!hit) pieces.set(piece, (hit = tokenizer.encode(piece)));
+        for (const id of hit) ids.push(id);
+      }
+      return ids;
+    },
+  };
+}

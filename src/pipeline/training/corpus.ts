@@ -5,7 +5,7 @@ import type { Rng } from '../util/random.ts';
 import type { TokenPolicy } from '../models/family.ts';
 import type { TextTokenizer } from '../models/tokenizer.ts';
 import type { TrainingBatch } from '../models/training.ts';
-import { answerIds, encodePrompt } from '../experiments/prompt.ts';
+import { answerIds, separatorIds } from '../experiments/prompt.ts';
 import type { World } from '../tasks/synthetic-world.ts';
 import { type PretrainingOptions, samplePretrainingSequence } from '../tasks/synthetic-tasks.ts';
 
@@ -26,19 +26,28 @@ export function encodePretrainingSequence(
   maxTokens: number,
 ): EncodedSequence {
   const seq = samplePretrainingSequence(world, rng, options);
-  let demos = seq.demos;
-  for (;;) {
-    const query = demos[demos.length - 1];
-    const prompt = encodePrompt(policy, tokenizer, demos.slice(0, -1), query.input);
-    const ids = [...prompt.ids, ...answerIds(tokenizer, query.label)];
-    if (ids.length <= maxTokens || demos.length === 1) {
-      if (ids.length > maxTokens) throw new Error(`a single demonstration needs ${ids.length} tokens, more than ${maxTokens}`);
-      const labelStarts = new Set([...prompt.demoSpans.map(([, end]) => end - 1), ids.length - 1]);
-      const targetMask = ids.slice(1).map((_, t) => labelStarts.has(t + 1));
-      return { ids, targetMask, contextOnly: seq.contextOnly };
-    }
-    demos = demos.slice(1);
+  // Each demonstration is encoded once; dropping one from the front drops its tokens and a separator. The ids are
+  // those of encodePrompt(policy, tokenizer, kept demos, query input) followed by the query's answer.
+  const bos = policy.bosTokenId === undefined ? [] : [policy.bosTokenId];
+  const sep = separatorIds(policy, tokenizer);
+  const query = seq.demos[seq.demos.length - 1];
+  const tail = [...tokenizer.encode(query.input), ...answerIds(tokenizer, query.label)];
+  const demos = seq.demos.slice(0, -1).map((d) => [...tokenizer.encode(d.input), ...answerIds(tokenizer, d.label)]);
+  let first = 0;
+  let length = bos.length + demos.reduce((n, d) => n + d.length + sep.length, 0) + tail.length;
+  while (length > maxTokens && first < demos.length) length -= demos[first++].length + sep.length;
+  if (length > maxTokens) throw new Error(`a single demonstration needs ${length} tokens, more than ${maxTokens}`);
+  const ids = [...bos];
+  const labelStarts = new Set<number>();
+  for (const d of demos.slice(first)) {
+    for (const id of d) ids.push(id);
+    labelStarts.add(ids.length - 1);
+    for (const id of sep) ids.push(id);
   }
+  for (const id of tail) ids.push(id);
+  labelStarts.add(ids.length - 1);
+  const targetMask = ids.slice(1).map((_, t) => labelStarts.has(t + 1));
+  return { ids, targetMask, contextOnly: seq.contextOnly };
 }
 
 export function pretrainingBatch(

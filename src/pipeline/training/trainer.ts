@@ -14,7 +14,7 @@ import { ModelSession } from '../models/forward.ts';
 import { TrainingSession, nonFinite } from '../models/training.ts';
 import { writeHfModelFolder } from '../models/hf-folder.ts';
 import { readSafetensors, toFloat32, writeFileDurably, writeSafetensors, type TensorInput } from '../models/safetensors.ts';
-import { tokenizerFromJson } from '../models/tokenizer.ts';
+import { tokenizerFromJson, withPieceCache } from '../models/tokenizer.ts';
 import { buildWorld, type World } from '../tasks/synthetic-world.ts';
 import { type TrainConfig, TrainConfigError, configHash } from './train-config.ts';
 import { type AdamWState, adamwStep, newAdamWState } from './adamw.ts';
@@ -143,10 +143,12 @@ function formatDuration(seconds: number): string {
 export async function trainModel(config: TrainConfig, options: TrainOptions): Promise<TrainResult> {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const world = buildWorld(config.world);
-  const tokenizer = tokenizerFromJson(world.tokenizerJson as unknown as Record<string, unknown>, WORLD_TOKENIZER_CONFIG, {
+  const library = tokenizerFromJson(world.tokenizerJson as unknown as Record<string, unknown>, WORLD_TOKENIZER_CONFIG, {
     jsonPath: `${config.id} world tokenizer.json`,
     configPath: `${config.id} world tokenizer_config.json`,
   });
+  // The world's texts are made of a few hundred words: remember each word's ids (same ids, see withPieceCache).
+  const tokenizer = withPieceCache(library, world.tokenizerJson.added_tokens.map((t) => t.content));
   const hfConfig = modelConfigJson(config, world);
   const arch: ArchConfig = gpt2Family.parseConfig(hfConfig, `${config.id} (generated config)`);
   const policy = gpt2Family.tokenPolicy(arch);
@@ -164,7 +166,8 @@ export async function trainModel(config: TrainConfig, options: TrainOptions): Pr
   if (resumed) log(`resuming ${config.id} from step ${step} (${options.checkpointDir})`);
 
   const trainable = [...params.keys()];
-  const session = await TrainingSession.create(model, { trainable }, { threads: options.threads });
+  // Logits only where the loss counts (label tokens); each batch runs in groups of similar length (runGrouped).
+  const session = await TrainingSession.create(model, { trainable, logits: 'targets' }, { threads: options.threads });
   const evalSession = await ModelSession.create(model, { logits: 'positions', trainable }, { threads: options.threads });
   const settings = {
     beta1: config.optimizer.beta1, beta2: config.optimizer.beta2, eps: config.optimizer.eps, weightDecay: config.optimizer.weightDecay,
@@ -190,7 +193,7 @@ export async function trainModel(config: TrainConfig, options: TrainOptions): Pr
     while (step < total) {
       if (options.stopAfter !== undefined && step - startStep >= options.stopAfter) break;
       const batch = pretrainingBatch(world, dataRng, policy, tokenizer, config.data, config.batchSize, config.data.maxTokens);
-      const result = await session.run(batch);
+      const result = await session.runGrouped(batch);
       const bad = nonFinite(result);
       if (bad) throw new Error(`step ${step}: ${bad}; lower optimizer.peakLr or raise warmupSteps (the last checkpoint is intact)`);
       const lr = learningRate(step, { ...config.optimizer });
