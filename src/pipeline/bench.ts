@@ -14,6 +14,7 @@ import { buildWorld, DEFAULT_WORLD } from './tasks/synthetic-world.ts';
 import { DEFAULT_PRETRAINING } from './tasks/synthetic-tasks.ts';
 import { pretrainingBatch } from './training/corpus.ts';
 import { adamwStep, newAdamWState } from './training/adamw.ts';
+import { protocolBench } from './experiments/bench-protocol.ts';
 
 export interface BenchLine {
   name: string;
@@ -176,6 +177,7 @@ export async function runBench(): Promise<void> {
   for (const line of await forwardBench(matmul, threads)) print(line);
   for (const line of await trainingBench(matmul, threads)) print(line);
   for (const line of await embeddedTrainingBench(matmul, threads)) print(line);
+  for (const line of await protocolBench(threads)) print(line);
   for (const bench of EXTRA_BENCHES) for (const line of await bench(matmul, threads)) print(line);
 }
 

@@ -187,6 +187,7 @@ class AnalysisSession {
         capturePositions,
         logitPositions: batch.map((s) => [s.length - 2]),
         fetch,
+        returnPresent: false,
       });
       const vocab = outputs.logits.shape[2];
       batch.forEach((seq, b) => {

@@ -35,6 +35,9 @@ export interface ForwardRequest {
   logitPositions?: number[][];
   /** Output names to fetch; default: every output of the graph. */
   fetch?: readonly string[];
+  /** Return the extended prefix state (graph option withPast); default true. Copying it out costs as much as the
+   * prefix itself, so runs that only read outputs should say false. */
+  returnPresent?: boolean;
 }
 
 export interface ForwardResult {
@@ -107,7 +110,7 @@ export class ModelSession {
   async forward(request: ForwardRequest): Promise<ForwardResult> {
     const feeds = this.feeds(request);
     const fetch = [...(request.fetch ?? this.runner.outputNames)];
-    if (!this.options.withPast) return { outputs: await this.runner.run(feeds, fetch) };
+    if (!this.options.withPast || request.returnPresent === false) return { outputs: await this.runner.run(feeds, fetch) };
     // One run returns both the requested outputs and the extended prefix state.
     const layers = Array.from({ length: this.model.config.nLayer }, (_, l) => l);
     const stateNames = layers.flatMap((l) => [presentKeyName(l), presentValueName(l)]);
@@ -224,10 +227,20 @@ function positionFeed(positions: number[][] | undefined, lengths: number[], what
   return int64(data, [lengths.length, n, 1]);
 }
 
-/** Repeat a batch-1 tensor `batch` times along the first axis. */
+// A shared prefix is tiled to the batch once per batch size and reused: tiling (and the fresh memory it takes) cost
+// more than the forward pass of a short query after a long prefix.
+const tiled = new WeakMap<HostTensor, Map<number, HostTensor>>();
+
+/** Repeat a batch-1 tensor `batch` times along the first axis (cached per tensor and batch size). */
 function tileBatch(t: HostTensor, batch: number): HostTensor {
+  let bySize = tiled.get(t);
+  if (!bySize) tiled.set(t, (bySize = new Map()));
+  const hit = bySize.get(batch);
+  if (hit) return hit;
   const Ctor = t.data.constructor as { new (n: number): Float32Array | Float64Array };
   const out = new Ctor(t.data.length * batch);
   for (let b = 0; b < batch; b++) out.set(t.data as Float32Array, b * t.data.length);
-  return { dtype: t.dtype, shape: [batch, ...t.shape.slice(1)], data: out };
+  const result = { dtype: t.dtype, shape: [batch, ...t.shape.slice(1)], data: out };
+  bySize.set(batch, result);
+  return result;
 }
