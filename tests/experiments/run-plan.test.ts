@@ -36,7 +36,8 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   const walk = async (d: string) => {
     for (const e of await readdir(d, { withFileTypes: true })) {
       if (e.isDirectory()) await walk(join(d, e.name));
-      else out[join(d, e.name).slice(dir.length)] = await readFile(join(d, e.name), 'utf8');
+      // Provenance (time, machine) is deliberately not part of the results: it may differ between two runs.
+      else if (!e.name.endsWith('.provenance.json')) out[join(d, e.name).slice(dir.length)] = await readFile(join(d, e.name), 'utf8');
     }
   };
   await walk(dir);
@@ -108,6 +109,22 @@ describe('lab run', () => {
     expect(resumed[0].cached).toBe(true);
     expect(await snapshot(join(root, 'r3'))).toEqual(await snapshot(join(root, 'r2')));
   }, 180_000);
+
+  it('keeps published results as frozen when the model is not available, and says what would recompute them', async () => {
+    const plan = parsePlan(planJson(join(root, 'gone'), [1]), 'plan.json');
+    const lines: string[] = [];
+    // No model folder and no published results: a clear failure.
+    await expect(runPlan({ plan, cacheRoot: join(root, 'c7'), resultsDir: join(root, 'r7'), log: (l) => lines.push(l) })).rejects.toThrow(/gone/);
+    // Results published earlier (by the first test into r1), model folder now absent: frozen, untouched.
+    const before = await snapshot(join(root, 'r1'));
+    const provenance = JSON.parse(await readFile(join(root, 'r1', 'tiny', 'synthetic-sentiment2', 'seed-1.provenance.json'), 'utf8'));
+    expect(provenance).toMatchObject({ provenanceVersion: 1, seed: 1, model: { id: 'tiny' }, task: { id: 'synthetic-sentiment2' } });
+    expect(provenance.inputsHash).toMatch(/^[0-9a-f]{64}$/);
+    const summaries = await runPlan({ plan, cacheRoot: join(root, 'c7'), resultsDir: join(root, 'r1'), log: (l) => lines.push(l) });
+    expect(summaries.map((s) => s.frozen)).toEqual([true]);
+    expect(lines.join('\n')).toMatch(/frozen: tiny: its published results are kept as they are \(1 runs[\s\S]*Provide it to recompute them/);
+    expect(await snapshot(join(root, 'r1'))).toEqual(before);
+  });
 
   it('says which plan entries are unknown', async () => {
     const plan = parsePlan(planJson(modelDir, [1]), 'plan.json');

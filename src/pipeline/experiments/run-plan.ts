@@ -3,6 +3,8 @@
 // by the hash of its inputs (model weights, task data, settings, the protocol's own source files), so a warm rerun
 // recomputes nothing and a killed run resumes with the runs it had not finished.
 
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CacheStore, hashFile, hashSourceFiles, openCache, stageKey } from '../cache/index.ts';
@@ -62,6 +64,8 @@ export interface RunSummary {
   cached: boolean;
   seconds: number;
   records: MetricsRecord[];
+  /** Results kept as published because the model is not available here. */
+  frozen?: boolean;
 }
 
 async function modelDir(m: PlanModel): Promise<string> {
@@ -88,6 +92,52 @@ async function publish(path: string, text: string): Promise<void> {
   const temp = tempSibling(path, 'tmp');
   await writeFileDurably(temp, text);
   await rename(temp, path);
+}
+
+/** Where a run came from: kept beside its results, never part of its cache key. */
+export interface Provenance {
+  provenanceVersion: 1;
+  inputsHash: string;
+  model: { id: string; source: PlanModel['source']; weightsHash: string };
+  task: { id: string; dataHash: string };
+  seed: number;
+  plan: string;
+  producer: string;
+  gitCommit: string | null;
+  device: string;
+  threads: number | null;
+  node: string;
+  /** Seconds the protocol took when this result was computed (not when it was read from the cache). */
+  wallSeconds: number;
+  createdAt: string;
+}
+
+const PRODUCER = `icl-lab ${JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version}`;
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+const provenanceName = (seed: number) => `seed-${seed}.provenance.json`;
+
+/**
+ * A model whose inputs are not here (a hub model offline, a missing folder) but whose results are published for every
+ * task and seed asked: those results are frozen, shown as they are. Returns the runs that are there, or undefined.
+ */
+async function frozenRuns(resultsDir: string, modelId: string, tasks: PlanTask[], seeds: number[]): Promise<Provenance[] | undefined> {
+  const found: Provenance[] = [];
+  for (const t of tasks) {
+    for (const seed of seeds) {
+      const file = join(resultsDir, modelId, t.id, provenanceName(seed));
+      if (!existsSync(file)) return undefined;
+      found.push(JSON.parse(readFileSync(file, 'utf8')) as Provenance);
+    }
+  }
+  return found;
 }
 
 const asProtocolModel = (id: string, m: LoadedModel): ProtocolModel => ({ id, family: m.family, config: m.config, params: m.params, tokenizer: m.tokenizer });
@@ -160,8 +210,24 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
   const testExamples = Math.min(plan.testExamples, o.limit ?? Infinity);
   const summaries: RunSummary[] = [];
   const loadedTasks = new Map<string, Task>();
+  const commit = gitCommit();
   for (const m of models) {
-    const dir = await modelDir(m);
+    let dir: string;
+    try {
+      dir = await modelDir(m);
+      if (!existsSync(join(dir, 'config.json'))) throw new Error(`${dir}: no model folder there`);
+    } catch (err) {
+      const frozen = await frozenRuns(o.resultsDir, m.id, tasks, seeds);
+      if (!frozen) throw err;
+      const source = m.source.kind === 'hub' ? `hub model ${m.source.id}` : `the folder ${m.source.dir}`;
+      log(
+        `frozen: ${m.id}: its published results are kept as they are (${frozen.length} runs, made ${frozen[0].createdAt} ` +
+          `by ${frozen[0].producer}); ${source} is not available here (${(err as Error).message.split('\n')[0]}). ` +
+          'Provide it to recompute them.',
+      );
+      for (const p of frozen) summaries.push({ model: m.id, task: p.task.id, seed: p.seed, cached: true, seconds: 0, records: [], frozen: true });
+      continue;
+    }
     const loaded = await loadModel(dir);
     const weights = await weightsHash(dir);
     for (const t of tasks) {
@@ -185,7 +251,7 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
         const start = performance.now();
         log(`${cached ? 'cached' : 'running'}: ${label}`);
         const job: RunJob = { model: m, loaded, task, k: t.k, seed, key };
-        const entry = found ?? (await cache.put('protocol', key, await computeRun(job, o, tests), { label }));
+        const entry = found ?? (await cache.put('protocol', key, await computeRun(job, o, tests), { label, computeSeconds: (performance.now() - start) / 1000 }));
         const outDir = join(o.resultsDir, m.id, t.id);
         await mkdir(outDir, { recursive: true });
         await removeStaleTemps(outDir);
@@ -195,7 +261,20 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
           await publish(join(outDir, name), text);
           if (name.endsWith('.metrics.json')) records.push(JSON.parse(text) as MetricsRecord);
         }
-        summaries.push({ model: m.id, task: t.id, seed, cached, seconds: (performance.now() - start) / 1000, records });
+        const seconds = (performance.now() - start) / 1000;
+        const computeSeconds = (entry.meta as { computeSeconds?: number } | null)?.computeSeconds ?? seconds;
+        const provenancePath = join(outDir, provenanceName(seed));
+        const previous = existsSync(provenancePath) ? (JSON.parse(readFileSync(provenancePath, 'utf8')) as Provenance) : undefined;
+        if (previous?.inputsHash !== key) {
+          const provenance: Provenance = {
+            provenanceVersion: 1, inputsHash: key, model: { id: m.id, source: m.source, weightsHash: weights },
+            task: { id: t.id, dataHash: taskDataHash(task) }, seed, plan: plan.file, producer: PRODUCER, gitCommit: commit,
+            device: o.runner?.device ?? 'cpu', threads: o.runner?.threads ?? null, node: process.version,
+            wallSeconds: computeSeconds, createdAt: new Date().toISOString(),
+          };
+          await publish(provenancePath, `${JSON.stringify(provenance, null, 1)}\n`);
+        }
+        summaries.push({ model: m.id, task: t.id, seed, cached, seconds, records });
       }
     }
   }

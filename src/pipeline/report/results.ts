@@ -43,6 +43,7 @@ export interface Results {
 export class ResultsError extends Error {}
 
 const FILE_RE = /^seed-(-?\d+)\.([a-z_]+)\.(metrics|examples)\.json$/;
+const PROVENANCE_RE = /^seed-(-?\d+)\.provenance\.json$/;
 
 function readJson(file: string): unknown {
   const text = fs.readFileSync(file, 'utf8');
@@ -93,6 +94,7 @@ export function loadResults(dir: string): Results {
       const seen = new Set<string>();
       for (const name of names) {
         const file = path.join(taskDir, name);
+        if (PROVENANCE_RE.test(name)) continue; // how the run was made (experiments/run-plan.ts); not read by pages
         const match = FILE_RE.exec(name);
         if (!match || !(ANALYSIS_POSITIONS as readonly string[]).includes(match[2])) {
           throw new ResultsError(`${file}: unexpected file name; expected seed-<seed>.<${ANALYSIS_POSITIONS.join('|')}>.<metrics|examples>.json`);
