@@ -198,10 +198,8 @@ function addPast(
     ] as const) {
       if (!tensor) {
         feeds[name] = floatTensor(floatType, [], [batch, nKvHead, 0, headDim]);
-      } else if (tensor.shape[0] === batch) {
-        feeds[name] = tensor;
-      } else if (tensor.shape[0] === 1) {
-        feeds[name] = tileBatch(tensor, batch);
+      } else if (tensor.shape[0] === batch || tensor.shape[0] === 1) {
+        feeds[name] = tensor; // a batch-1 prefix is broadcast to the batch inside the graph
       } else {
         throw new Error(`past state has batch ${tensor.shape[0]}; expected 1 (shared prefix) or ${batch}`);
       }
@@ -225,22 +223,4 @@ function positionFeed(positions: number[][] | undefined, lengths: number[], what
     });
   });
   return int64(data, [lengths.length, n, 1]);
-}
-
-// A shared prefix is tiled to the batch once per batch size and reused: tiling (and the fresh memory it takes) cost
-// more than the forward pass of a short query after a long prefix.
-const tiled = new WeakMap<HostTensor, Map<number, HostTensor>>();
-
-/** Repeat a batch-1 tensor `batch` times along the first axis (cached per tensor and batch size). */
-function tileBatch(t: HostTensor, batch: number): HostTensor {
-  let bySize = tiled.get(t);
-  if (!bySize) tiled.set(t, (bySize = new Map()));
-  const hit = bySize.get(batch);
-  if (hit) return hit;
-  const Ctor = t.data.constructor as { new (n: number): Float32Array | Float64Array };
-  const out = new Ctor(t.data.length * batch);
-  for (let b = 0; b < batch; b++) out.set(t.data as Float32Array, b * t.data.length);
-  const result = { dtype: t.dtype, shape: [batch, ...t.shape.slice(1)], data: out };
-  bySize.set(batch, result);
-  return result;
 }

@@ -305,6 +305,13 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
     if (captures.has(kind)) g.output(capturePositions ? atPositions(g, v, capturePositions) : v, captureName(layer, kind));
   };
 
+  // A shared prefix may be fed with batch 1: adding zeros of shape [batch, 1, 1, 1] broadcasts it to the batch
+  // inside ONNX Runtime, instead of copying it batch times into every call's feeds.
+  const batchZeros = options.withPast
+    ? g.unsqueeze(g.mul(g.reduceSum(g.cast(inputIds, g.floatType), [1], true), g.constantFloat(0)), [2, 3])
+    : undefined;
+  const pastInput = (name: string) => g.add(g.input(name, g.floatType, ['batch', H, 'past', hd]), batchZeros!);
+
   let x = g.add(g.gather(param('embed.tokens'), inputIds), g.gather(param('embed.positions'), positionIds));
   for (let l = 0; l < c.nLayer; l++) {
     x = g.scope(`blocks.${l}`, () => {
@@ -318,8 +325,8 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
       let k = heads(project('k'));
       let v = heads(project('v'));
       if (options.withPast) {
-        k = g.concat([g.input(pastKeyName(l), g.floatType, ['batch', H, 'past', hd]), k], 2);
-        v = g.concat([g.input(pastValueName(l), g.floatType, ['batch', H, 'past', hd]), v], 2);
+        k = g.concat([pastInput(pastKeyName(l)), k], 2);
+        v = g.concat([pastInput(pastValueName(l)), v], 2);
         g.output(k, presentKeyName(l));
         g.output(v, presentValueName(l));
       }
