@@ -80,13 +80,13 @@ describe('the protocol on one (model, task, seed)', () => {
   it('turns into a valid metrics record and examples file', () => {
     const sims = similarities(result, 'label_token', 10, 1);
     expect(sims.values.kendall[0].length).toBe(10);
-    const inputs = { modelId: 'tiny', task, seed: 1, position: 'label_token' as const, result, sims, nulls: {}, numHeads: 2, resamples: 50 };
+    const inputs = { modelId: 'tiny', taskId: task.spec.id, seed: 1, position: 'label_token' as const, result, sims, nulls: {}, numHeads: 2, resamples: 50 };
     const record = metricsRecord(inputs);
     expect(record.numTestExamples).toBe(12);
     expect(record.k).toBe(6);
     expect(record.id.learningRate).toBe(result.lr);
     expect(record.accuracy.icl.denominator).toBe(12);
-    const file = examplesFile({ ...inputs, tokenizer: model.tokenizer, tokenPolicy: 'GPT-2', selectionSplit: 'train minus demos' });
+    const file = examplesFile({ ...inputs, task, tokenizer: model.tokenizer, tokenPolicy: 'GPT-2', selectionSplit: 'train minus demos' });
     expect(file.perExample.ids.length).toBe(12);
     expect(file.perExample.values.kendall?.filter((v) => v !== null).length).toBeLessThanOrEqual(10);
     expect(file.examples[0].topDemoTokens.length).toBe(8);

@@ -7,7 +7,8 @@ import { gpt2Family } from '../../src/pipeline/models/gpt2.ts';
 import { writeHfModelFolder } from '../../src/pipeline/models/hf-folder.ts';
 import { shippedWorld } from '../../src/pipeline/tasks/synthetic-provider.ts';
 import { parsePlan } from '../../src/pipeline/experiments/plan.ts';
-import { runPlan } from '../../src/pipeline/experiments/run-plan.ts';
+import { ACTIVATIONS_FILE, recordsFromActivations, runPlan } from '../../src/pipeline/experiments/run-plan.ts';
+import { readSafetensors } from '../../src/pipeline/models/safetensors.ts';
 import { loadResults } from '../../src/pipeline/report/results.ts';
 import { tempDir } from '../helpers/model-folder.ts';
 
@@ -71,6 +72,22 @@ describe('lab run', () => {
     expect(second.map((s) => s.cached)).toEqual([true]);
     expect(await snapshot(join(root, 'r1'))).toEqual(before);
   }, 120_000);
+
+  it('the cached activations (safetensors, documented names) reproduce the published metrics on their own', async () => {
+    const stage = join(root, 'c1', 'protocol');
+    const [key] = await readdir(stage);
+    const file = await readSafetensors(join(stage, key, ACTIVATIONS_FILE));
+    expect(file.tensors.get('model.icl.label_token.blocks.1.attn.demo_scores')?.shape[0]).toBe(10);
+    expect(file.tensors.get('null-untrained.ft_train.blocks.0.attn.q')?.shape[1]).toBe(16);
+    const records = recordsFromActivations(file);
+    for (const r of records) {
+      const published = JSON.parse(await readFile(join(root, 'r1', 'tiny', 'synthetic-sentiment2', `seed-1.${r.id.position}.metrics.json`), 'utf8'));
+      expect(JSON.parse(JSON.stringify(r))).toEqual(published);
+    }
+    expect(records.length).toBe(2);
+    // Activations are not published with the results (they stay out of git).
+    expect((await readdir(join(root, 'r1', 'tiny', 'synthetic-sentiment2'))).some((f) => f.endsWith('.safetensors'))).toBe(false);
+  });
 
   it('detects a corrupted cache entry and recomputes the same results', async () => {
     const plan = parsePlan(planJson(modelDir, [1]), 'plan.json');

@@ -75,7 +75,7 @@ export function similarities(r: ProtocolResult, position: AnalysisPosition, kend
 
 export interface RecordInputs {
   modelId: string;
-  task: Task;
+  taskId: string;
   seed: number;
   position: AnalysisPosition;
   result: ProtocolResult;
@@ -113,7 +113,7 @@ export function metricsRecord(i: RecordInputs): MetricsRecord {
   }
   const record: MetricsRecord = {
     schemaVersion: METRICS_SCHEMA_VERSION,
-    id: { model: i.modelId, task: i.task.spec.id, seed: i.seed, position: i.position, learningRate: r.lr },
+    id: { model: i.modelId, task: i.taskId, seed: i.seed, position: i.position, learningRate: r.lr },
     k: r.demos.length,
     numTestExamples: r.tests.length,
     numLayers: L,
@@ -138,7 +138,7 @@ export function metricsRecord(i: RecordInputs): MetricsRecord {
 const cut = (s: string) => (s.length > EXAMPLES_MAX_TEXT ? `${s.slice(0, EXAMPLES_MAX_TEXT - 1)}…` : s);
 
 export function examplesFile(
-  i: RecordInputs & { tokenizer: TextTokenizer; tokenPolicy: string; selectionSplit: string },
+  i: RecordInputs & { task: Task; tokenizer: TextTokenizer; tokenPolicy: string; selectionSplit: string },
 ): ExamplesFile {
   const { result: r, sims } = i;
   const n = r.tests.length;
@@ -169,7 +169,7 @@ export function examplesFile(
   });
   const file: ExamplesFile = {
     schemaVersion: EXAMPLES_SCHEMA_VERSION,
-    id: { model: i.modelId, task: i.task.spec.id, seed: i.seed, position: i.position },
+    id: { model: i.modelId, task: i.taskId, seed: i.seed, position: i.position },
     task: {
       name: i.task.spec.name,
       dataset: i.task.spec.source,

@@ -12,15 +12,16 @@ import type { RunnerOptions } from '../engine/runner.ts';
 import { type NullModelKind, nullTwin } from '../models/family.ts';
 import { loadModel, type LoadedModel } from '../models/registry.ts';
 import { resolveHubModel } from '../models/hub.ts';
-import { tempSibling, writeFileDurably } from '../models/safetensors.ts';
+import { type SafetensorsFile, encodeSafetensors, tempSibling, writeFileDurably } from '../models/safetensors.ts';
 import type { AnalysisPosition, MetricsRecord } from '../metrics/schema.ts';
 import { loadTask } from '../tasks/registry.ts';
 import '../tasks/synthetic-provider.ts';
 import { selectionExamples } from '../tasks/splits.ts';
 import { type Task, taskDataHash } from '../tasks/task.ts';
 import type { Plan, PlanModel, PlanTask } from './plan.ts';
-import { type ProtocolModel, runProtocol } from './protocol.ts';
-import { type Similarities, examplesFile, metricsRecord, similarities } from './record.ts';
+import { type ProtocolModel, type ProtocolResult, runProtocol } from './protocol.ts';
+import { activationTensors, readActivationsMeta, resultFromActivations } from './activations.ts';
+import { type RecordInputs, type Similarities, examplesFile, metricsRecord, similarities } from './record.ts';
 
 /** Source files whose change must recompute a run (the protocol's code version). */
 const PROTOCOL_SOURCES = [
@@ -151,38 +152,70 @@ interface RunJob {
   key: string;
 }
 
-async function computeRun(job: RunJob, o: RunPlanOptions, tests: Task['eval']): Promise<Record<string, string>> {
+/** Metrics records of one run at every analysis position, from the protocol results alone. */
+export function recordsOf(
+  result: ProtocolResult,
+  nulls: ReadonlyMap<NullModelKind, ProtocolResult>,
+  o: { modelId: string; taskId: string; seed: number; positions: readonly AnalysisPosition[]; kendallExamples: number; numHeads: number },
+): Array<{ position: AnalysisPosition; inputs: RecordInputs; record: MetricsRecord }> {
+  return o.positions.map((position) => {
+    const sims = similarities(result, position, o.kendallExamples, o.seed);
+    const nullSims: Partial<Record<NullModelKind, Similarities>> = {};
+    for (const [kind, r] of nulls) nullSims[kind] = similarities(r, position, o.kendallExamples, o.seed);
+    const inputs: RecordInputs = {
+      modelId: o.modelId, taskId: o.taskId, seed: o.seed, position, result, sims, nulls: nullSims,
+      numHeads: o.numHeads, resamples: BOOTSTRAP_RESAMPLES,
+    };
+    return { position, inputs, record: metricsRecord(inputs) };
+  });
+}
+
+/** A run's metrics records recomputed from its activations file alone (no model, no task data). */
+export function recordsFromActivations(file: SafetensorsFile): MetricsRecord[] {
+  const meta = readActivationsMeta(file);
+  const nulls = new Map(meta.nulls.map((kind) => [kind, resultFromActivations(file, `null-${kind}`)] as const));
+  const kendallExamples = Number(file.metadata.kendallExamples);
+  return recordsOf(resultFromActivations(file, 'model'), nulls, { ...meta, kendallExamples }).map((r) => r.record);
+}
+
+/** The file of captured activations a run keeps in the cache (see activations.ts for its names). */
+export const ACTIVATIONS_FILE = 'activations.safetensors';
+
+async function computeRun(job: RunJob, o: RunPlanOptions, tests: Task['eval']): Promise<Record<string, string | Uint8Array>> {
   const { plan } = o;
   const log = o.log ?? (() => {});
   const model = asProtocolModel(job.model.id, job.loaded);
   const selection = selectionExamples(job.task.train, { demoSeeds: plan.seeds, k: job.k, n: plan.lrSelection.examples });
   const base = { seed: job.seed, k: job.k, positions: plan.analysisPositions, tests, selection, lrGrid: plan.lrGrid, runner: o.runner, log };
   const result = await runProtocol(model, job.task, base);
-  const nullResults = new Map<NullModelKind, Awaited<ReturnType<typeof runProtocol>>>();
+  const nullResults = new Map<NullModelKind, ProtocolResult>();
   for (const kind of plan.nullModels) {
     const params = nullTwin(model.family, model.config, model.params, kind, NULL_MODEL_SEED);
     log(`  null model ${kind}`);
     nullResults.set(kind, await runProtocol({ ...model, id: `${model.id}~${kind}`, params }, job.task, { ...base, fixedLr: result.lr }));
   }
-  const files: Record<string, string> = {};
+  const files: Record<string, string | Uint8Array> = {};
   const policy = model.family.tokenPolicy(model.config).description;
-  for (const position of plan.analysisPositions as AnalysisPosition[]) {
-    const sims = similarities(result, position, plan.kendallExamples, job.seed);
-    const nulls: Partial<Record<NullModelKind, Similarities>> = {};
-    for (const [kind, r] of nullResults) nulls[kind] = similarities(r, position, plan.kendallExamples, job.seed);
-    const inputs = {
-      modelId: job.model.id, task: job.task, seed: job.seed, position, result, sims, nulls,
-      numHeads: model.config.nHead, resamples: BOOTSTRAP_RESAMPLES,
-    };
+  const settings = {
+    modelId: job.model.id, taskId: job.task.spec.id, seed: job.seed, positions: plan.analysisPositions,
+    kendallExamples: plan.kendallExamples, numHeads: model.config.nHead,
+  };
+  for (const { position, inputs, record } of recordsOf(result, nullResults, settings)) {
     const stem = `seed-${job.seed}.${position}`;
-    files[`${stem}.metrics.json`] = `${JSON.stringify(metricsRecord(inputs))}\n`;
+    files[`${stem}.metrics.json`] = `${JSON.stringify(record)}\n`;
     const examples = examplesFile({
-      ...inputs, tokenizer: model.tokenizer, tokenPolicy: policy,
+      ...inputs, task: job.task, tokenizer: model.tokenizer, tokenPolicy: policy,
       selectionSplit: `${selection.length} train examples outside every seed's demonstrations; learning rate chosen there from [${plan.lrGrid.join(', ')}]`,
     });
     examples.provenance = { producer: 'icl-lab run', inputsHash: job.key };
     files[`${stem}.examples.json`] = `${JSON.stringify(examples)}\n`;
   }
+  const { tensors, metadata } = activationTensors(
+    { ...settings, positions: [...plan.analysisPositions], lr: result.lr, testIds: result.tests.map((e) => e.id), numLayers: model.config.nLayer },
+    result,
+    nullResults,
+  );
+  files[ACTIVATIONS_FILE] = encodeSafetensors(tensors, { ...metadata, kendallExamples: String(plan.kendallExamples) });
   return files;
 }
 
@@ -256,7 +289,7 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
         await mkdir(outDir, { recursive: true });
         await removeStaleTemps(outDir);
         const records: MetricsRecord[] = [];
-        for (const name of Object.keys(entry.files)) {
+        for (const name of Object.keys(entry.files).filter((f) => f.endsWith('.json'))) { // activations stay in the cache
           const text = await entry.readText(name);
           await publish(join(outDir, name), text);
           if (name.endsWith('.metrics.json')) records.push(JSON.parse(text) as MetricsRecord);
