@@ -2,8 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { gpt2Family } from '../../src/pipeline/models/gpt2.ts';
 import { captureName } from '../../src/pipeline/models/family.ts';
 import { ModelSession } from '../../src/pipeline/models/forward.ts';
-import { tokenizerFromJson } from '../../src/pipeline/models/tokenizer.ts';
-import { loadSyntheticTask, shippedWorld } from '../../src/pipeline/tasks/synthetic-provider.ts';
+import { loadSyntheticTask, shippedWorld, worldTokenizer } from '../../src/pipeline/tasks/synthetic-provider.ts';
 import { selectionExamples } from '../../src/pipeline/tasks/splits.ts';
 import { runProtocol, type ProtocolModel, type ProtocolResult } from '../../src/pipeline/experiments/protocol.ts';
 import { examplesFile, metricsRecord, similarities } from '../../src/pipeline/experiments/record.ts';
@@ -15,7 +14,7 @@ function tinyWorldModel(seed: number): ProtocolModel {
   const config = gpt2Family.parseConfig({
     model_type: 'gpt2', vocab_size: eos + 1, n_positions: 256, n_embd: 16, n_layer: 2, n_head: 2, bos_token_id: eos, eos_token_id: eos,
   }, 'tiny');
-  const tokenizer = tokenizerFromJson(world.tokenizerJson as unknown as Record<string, unknown>, {}, { jsonPath: 'w', configPath: 'w' });
+  const tokenizer = worldTokenizer(world);
   // Larger-than-default weights so that attention is not uniform and FT moves predictions.
   const params = gpt2Family.initParams({ ...config, initializerRange: 0.3 } as typeof config, seed);
   return { id: 'tiny', family: gpt2Family, config, params, tokenizer };

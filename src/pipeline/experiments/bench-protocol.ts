@@ -2,8 +2,7 @@
 // ZSL, and the FT pass, on an embedded-size GPT-2 with random weights over the synthetic world's tokenizer.
 
 import { gpt2Family } from '../models/gpt2.ts';
-import { tokenizerFromJson } from '../models/tokenizer.ts';
-import { loadSyntheticTask, shippedWorld } from '../tasks/synthetic-provider.ts';
+import { loadSyntheticTask, shippedWorld, worldTokenizer } from '../tasks/synthetic-provider.ts';
 import { runProtocol } from './protocol.ts';
 
 export interface ProtocolBenchLine {
@@ -18,8 +17,7 @@ export async function protocolBench(threads?: number): Promise<ProtocolBenchLine
   const config = gpt2Family.parseConfig({
     model_type: 'gpt2', vocab_size: eos + 1, n_positions: 256, n_embd: 128, n_layer: 4, n_head: 4, bos_token_id: eos, eos_token_id: eos,
   }, 'bench model');
-  const tokenizer = tokenizerFromJson(world.tokenizerJson as unknown as Record<string, unknown>, {}, { jsonPath: 'world', configPath: 'world' });
-  const model = { id: 'bench', family: gpt2Family, config, params: gpt2Family.initParams(config, 1), tokenizer };
+  const model = { id: 'bench', family: gpt2Family, config, params: gpt2Family.initParams(config, 1), tokenizer: worldTokenizer(world) };
   const task = loadSyntheticTask('synthetic-sentiment2');
   const n = 128;
   const r = await runProtocol(model, task, {

@@ -8,6 +8,7 @@ import { Rng } from '../util/random.ts';
 import type { Example, Task, TaskSpec } from './task.ts';
 import { type TaskProvider, registerTaskProvider } from './registry.ts';
 import { DEFAULT_WORLD, buildWorld, type World } from './synthetic-world.ts';
+import { type TextTokenizer, tokenizerFromJson } from '../models/tokenizer.ts';
 import { type SyntheticTask, formatInput, syntheticTasks } from './synthetic-tasks.ts';
 
 export const SYNTHETIC_TRAIN_SIZE = 2000;
@@ -18,6 +19,17 @@ let defaultWorld: World | undefined;
 export function shippedWorld(): World {
   defaultWorld ??= buildWorld(DEFAULT_WORLD);
   return defaultWorld;
+}
+
+/** The special-token settings of a world's tokenizer_config.json: its one special token is BOS and EOS. */
+export const WORLD_TOKENIZER_CONFIG = { bos_token: '<|endoftext|>', eos_token: '<|endoftext|>' };
+
+/** A world's tokenizer, built in memory from its tokenizer.json. */
+export function worldTokenizer(world: World = shippedWorld()): TextTokenizer {
+  return tokenizerFromJson(world.tokenizerJson as unknown as Record<string, unknown>, WORLD_TOKENIZER_CONFIG, {
+    jsonPath: `synthetic world ${world.config.seed} tokenizer.json`,
+    configPath: `synthetic world ${world.config.seed} tokenizer_config.json`,
+  });
 }
 
 /** One in five distinct input texts belongs to the evaluation split. */

@@ -14,7 +14,8 @@ import { ModelSession } from '../models/forward.ts';
 import { TrainingSession, nonFinite } from '../models/training.ts';
 import { writeHfModelFolder } from '../models/hf-folder.ts';
 import { readSafetensors, toFloat32, writeFileDurably, writeSafetensors, type TensorInput } from '../models/safetensors.ts';
-import { tokenizerFromJson, withPieceCache } from '../models/tokenizer.ts';
+import { withPieceCache } from '../models/tokenizer.ts';
+import { WORLD_TOKENIZER_CONFIG, worldTokenizer } from '../tasks/synthetic-provider.ts';
 import { buildWorld, type World } from '../tasks/synthetic-world.ts';
 import { type TrainConfig, TrainConfigError, configHash } from './train-config.ts';
 import { type AdamWState, adamwStep, newAdamWState } from './adamw.ts';
@@ -53,7 +54,6 @@ export interface TrainResult {
 }
 
 const CHECKPOINT_FILE = 'checkpoint.safetensors';
-const WORLD_TOKENIZER_CONFIG = { bos_token: '<|endoftext|>', eos_token: '<|endoftext|>' };
 
 export function modelConfigJson(config: TrainConfig, world: World): Record<string, unknown> {
   const eos = world.tokenizerJson.added_tokens[0].id;
@@ -143,10 +143,7 @@ function formatDuration(seconds: number): string {
 export async function trainModel(config: TrainConfig, options: TrainOptions): Promise<TrainResult> {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const world = buildWorld(config.world);
-  const library = tokenizerFromJson(world.tokenizerJson as unknown as Record<string, unknown>, WORLD_TOKENIZER_CONFIG, {
-    jsonPath: `${config.id} world tokenizer.json`,
-    configPath: `${config.id} world tokenizer_config.json`,
-  });
+  const library = worldTokenizer(world);
   // The world's texts are made of a few hundred words: remember each word's ids (same ids, see withPieceCache).
   const tokenizer = withPieceCache(library, world.tokenizerJson.added_tokens.map((t) => t.content));
   const hfConfig = modelConfigJson(config, world);
