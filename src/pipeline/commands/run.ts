@@ -25,7 +25,7 @@ export const runCommand: Command = {
     results: { type: 'string', valueName: 'DIR', description: 'Where to publish results (default: $ICL_LAB_RESULTS or cache/results)' },
     cache: { type: 'string', valueName: 'DIR', description: 'The content-addressed store (default: $ICL_LAB_CACHE or cache)' },
     fresh: { type: 'boolean', description: 'Recompute even what the cache has' },
-    'dry-run': { type: 'boolean', description: 'List the runs, cached or to compute, and stop' },
+    'dry-run': { type: 'boolean', description: 'List the runs, cached or to compute, with a time estimate, and stop' },
     device: DEVICE_OPTION,
     threads: THREADS_OPTION,
   },
@@ -66,8 +66,14 @@ export const runCommand: Command = {
       log: (line) => process.stderr.write(`${line}\n`),
     });
     if (values['dry-run'] === true) {
-      const todo = summaries.filter((s) => !s.cached).length;
-      process.stdout.write(`${summaries.length} runs: ${summaries.length - todo} cached, ${todo} to compute\n`);
+      const todo = summaries.filter((s) => !s.cached);
+      const known = todo.filter((s) => Number.isFinite(s.seconds));
+      const total = known.reduce((a, s) => a + s.seconds, 0);
+      let estimate = '';
+      if (todo.length > 0 && known.length === 0) estimate = '; no time estimate: none of these models has run here before';
+      else if (known.length === todo.length) estimate = `; about ${Math.ceil(total / 60)} min (from earlier runs of the same models)`;
+      else if (known.length > 0) estimate = `; about ${Math.ceil(total / 60)} min for ${known.length} of them, no estimate for models never run here`;
+      process.stdout.write(`${summaries.length} runs: ${summaries.length - todo.length} cached, ${todo.length} to compute${estimate}\n`);
       return;
     }
     const rows = summaries.flatMap((s) =>

@@ -4,7 +4,7 @@
 // recomputes nothing and a killed run resumes with the runs it had not finished.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CacheStore, hashFile, hashSourceFiles, openCache, stageKey } from '../cache/index.ts';
@@ -139,6 +139,22 @@ async function frozenRuns(resultsDir: string, modelId: string, tasks: PlanTask[]
     }
   }
   return found;
+}
+
+/** Median compute time of this model's earlier runs (from their provenance), the estimate for a new run. */
+function earlierSeconds(resultsDir: string, modelId: string): number | undefined {
+  const dir = join(resultsDir, modelId);
+  if (!existsSync(dir)) return undefined;
+  const times: number[] = [];
+  for (const task of readdirSync(dir)) {
+    const taskDir = join(dir, task);
+    if (!statSync(taskDir).isDirectory()) continue;
+    for (const f of readdirSync(taskDir)) {
+      if (f.endsWith('.provenance.json')) times.push((JSON.parse(readFileSync(join(taskDir, f), 'utf8')) as Provenance).wallSeconds);
+    }
+  }
+  times.sort((a, b) => a - b);
+  return times.length ? times[times.length >> 1] : undefined;
 }
 
 const asProtocolModel = (id: string, m: LoadedModel): ProtocolModel => ({ id, family: m.family, config: m.config, params: m.params, tokenizer: m.tokenizer });
@@ -277,8 +293,9 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
         const found = o.fresh ? undefined : await cache.get('protocol', key);
         const cached = found !== undefined;
         if (o.dryRun) {
-          log(`${cached ? 'cached ' : 'to run  '} ${label}`);
-          summaries.push({ model: m.id, task: t.id, seed, cached, seconds: 0, records: [] });
+          const estimate = cached ? 0 : earlierSeconds(o.resultsDir, m.id);
+          log(`${cached ? 'cached ' : 'to run  '} ${label}${cached ? '' : `  (~${estimate === undefined ? '?' : `${estimate.toFixed(0)} s`})`}`);
+          summaries.push({ model: m.id, task: t.id, seed, cached, seconds: estimate ?? NaN, records: [] });
           continue;
         }
         const start = performance.now();
