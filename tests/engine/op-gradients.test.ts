@@ -19,6 +19,7 @@ const CASES: GradCase[] = [
   { name: 'Log', inputs: [{ shape: [2, 3], lo: 0.5, hi: 2 }], build: (g, [x]) => g.log(x) },
   { name: 'Tanh', inputs: [{ shape: [2, 3], lo: -2, hi: 2 }], build: (g, [x]) => g.tanh(x) },
   { name: 'Sqrt', inputs: [{ shape: [2, 3], lo: 0.5, hi: 2 }], build: (g, [x]) => g.sqrt(x) },
+  { name: 'Sigmoid', inputs: [{ shape: [2, 3], lo: -3, hi: 3 }], build: (g, [x]) => g.sigmoid(x) },
   { name: 'Erf (float32)', floatType: 'float32', inputs: [{ shape: [2, 4], lo: -2, hi: 2 }], build: (g, [x]) => g.erf(x) },
   { name: 'Gelu tanh', inputs: [{ shape: [2, 5], lo: -3, hi: 3 }], build: (g, [x]) => g.gelu(x, 'tanh') },
   { name: 'Gelu exact (float32)', floatType: 'float32', inputs: [{ shape: [2, 5], lo: -3, hi: 3 }], build: (g, [x]) => g.gelu(x, 'none') },

@@ -124,7 +124,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       data: resolve(o.dataFile),
       lr: String(o.lr),
       params,
-      note: 'step.{i}.blocks.{l}.attn.q: query projection incl. bias, before 1/sqrt(head_dim) scaling, by the model before update i',
+      note: 'step.{i}.blocks.{l}.attn.q: query projection incl. bias (after rotary embedding in RoPE families), before 1/sqrt(head_dim) scaling, by the model before update i',
     });
   }
   return { losses, trainedTensors: [...trainedNames.keys()] };
@@ -212,13 +212,15 @@ export const finetuneCommand: Command = {
   details: [
     'Each line is tokenised with the model family\'s BOS policy; its loss is the mean next-token negative',
     'log-likelihood over all of its targets; batch 1, momentum 0, weight decay 0, no clipping (Dai et al. 2023, FT).',
-    'With --params kv only the K/V projection weights and biases change (for GPT-2: the K/V columns of c_attn).',
+    'With --params kv only the K/V projection weights and biases change (for GPT-2: the K/V columns of c_attn;',
+    'for Llama-style models: the whole k_proj / v_proj tensors).',
     'The output folder has the input\'s tensor names; untouched tensors keep their dtype and bytes; config and',
     'tokenizer files are copied; safetensors metadata {"format": "pt"}.',
     '',
     '--record-queries tensors (T_i tokens of line i, d model width; steps count from 0):',
     '  step.{i}.input_ids [T_i] (I64)       the tokens of line i',
-    '  step.{i}.blocks.{l}.attn.q [T_i, d]  layer l query projection incl. bias, before 1/sqrt(head_dim) scaling,',
+    '  step.{i}.blocks.{l}.attn.q [T_i, d]  layer l query projection incl. bias (Llama-style: after rotary), before',
+    '                                       1/sqrt(head_dim) scaling (d = heads * head_dim),',
     '                                       computed by the model as it is at step i (after i updates)',
   ].join('\n'),
   async run(values: OptionValues) {

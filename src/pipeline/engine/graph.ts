@@ -187,6 +187,7 @@ export class Graph {
   log(a: Value): Value { return this.one('Log', [a]); }
   tanh(a: Value): Value { return this.one('Tanh', [a]); }
   sqrt(a: Value): Value { return this.one('Sqrt', [a]); }
+  sigmoid(a: Value): Value { return this.one('Sigmoid', [a]); }
   where(cond: Value, a: Value, b: Value): Value { return this.one('Where', [cond, a, b]); }
   cast(a: Value, to: DType): Value { return this.one('Cast', [a], { to: ONNX_TYPE[to] }); }
   identity(a: Value): Value { return this.one('Identity', [a]); }

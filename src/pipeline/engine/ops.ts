@@ -228,6 +228,8 @@ export const OPS: Record<string, OpDef> = {
   Log: { infer: unaryInfer, vjp: unaryRule((g, gy, x) => g.div(gy, x)) },
   Tanh: { infer: unaryInfer, vjp: unaryRule((g, gy, _x, y) => g.mul(gy, g.sub(scalar(g, y, 1), g.mul(y, y)))) },
   Sqrt: { infer: unaryInfer, vjp: unaryRule((g, gy, _x, y) => g.div(gy, g.mul(y, scalar(g, y, 2)))) },
+  /** d sigmoid(x) = y (1 - y). */
+  Sigmoid: { infer: unaryInfer, vjp: unaryRule((g, gy, _x, y) => g.mul(gy, g.mul(y, g.sub(scalar(g, y, 1), y)))) },
   /** d erf(x) = 2/sqrt(pi) exp(-x^2). (ONNX Runtime's CPU Erf is float32 only.) */
   Erf: {
     infer: unaryInfer,

@@ -5,8 +5,9 @@ import { ModelFileError } from './safetensors.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import type { ArchConfig, ModelFamily, ParamStore } from './family.ts';
 import { gpt2Family } from './gpt2.ts';
+import { llamaFamily } from './llama.ts';
 
-const FAMILIES: readonly ModelFamily[] = [gpt2Family];
+const FAMILIES: readonly ModelFamily[] = [gpt2Family, llamaFamily];
 
 export function supportedModelTypes(): string[] {
   return FAMILIES.flatMap((f) => f.modelTypes);
