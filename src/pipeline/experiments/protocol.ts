@@ -289,7 +289,6 @@ export async function runProtocol(model: ProtocolModel, task: Task, settings: Pr
   const demoTokens = prefix.demoSpans.map(([s, e]) => prefix.ids.slice(s, e));
   const demoPositions = prefix.demoSpans.flatMap(([s, e]) => Array.from({ length: e - s }, (_, i) => s + i));
   const queryIds = testInputs.map((x) => model.tokenizer.encode(x));
-  const zslPrompts = queryIds.map((q) => [policy.bosTokenId!, ...q]);
   const ftSequences = demoTokens.map((t) => [policy.bosTokenId!, ...t]);
 
   const analysis = await AnalysisSession.create(model, settings.runner);
