@@ -21,7 +21,7 @@ export const runCommand: Command = {
     models: { type: 'string', valueName: 'A,B', description: 'Only these models of the plan' },
     tasks: { type: 'string', valueName: 'T,U', description: 'Only these tasks of the plan' },
     seeds: { type: 'string', valueName: '1,2', description: 'Only these seeds of the plan' },
-    limit: { type: 'string', valueName: 'N', description: 'At most N test examples per task (a quick look; cached separately)' },
+    limit: { type: 'string', valueName: 'N', description: 'At most N test examples per task: a quick look, cached separately and published to cache/quick/limit-N unless --results says otherwise' },
     results: { type: 'string', valueName: 'DIR', description: 'Where to publish results (default: $ICL_LAB_RESULTS or cache/results)' },
     cache: { type: 'string', valueName: 'DIR', description: 'The content-addressed store (default: $ICL_LAB_CACHE or cache)' },
     fresh: { type: 'boolean', description: 'Recompute even what the cache has' },
@@ -47,6 +47,13 @@ export const runCommand: Command = {
       limit = Number(values.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, got "${String(values.limit)}"`);
     }
+    // A quick look with fewer test examples must never overwrite the report's results.
+    const resultsDir = typeof values.results === 'string'
+      ? values.results
+      : limit !== undefined
+        ? `cache/quick/limit-${limit}`
+        : process.env.ICL_LAB_RESULTS || 'cache/results';
+    if (limit !== undefined && typeof values.results !== 'string') process.stderr.write(`--limit: results go to ${resultsDir}, not to the report's\n`);
     const seeds = list(values.seeds)?.map((s) => {
       const n = Number(s);
       if (!Number.isInteger(n)) throw new UsageError(`--seeds must be integers, got "${s}"`);
@@ -55,7 +62,7 @@ export const runCommand: Command = {
     const summaries = await runPlan({
       plan,
       cacheRoot: typeof values.cache === 'string' ? values.cache : process.env.ICL_LAB_CACHE || 'cache',
-      resultsDir: typeof values.results === 'string' ? values.results : process.env.ICL_LAB_RESULTS || 'cache/results',
+      resultsDir,
       models: list(values.models),
       tasks: list(values.tasks),
       seeds,
