@@ -71,6 +71,13 @@ describe('lab run', () => {
     const second = await runPlan(o);
     expect(second.map((s) => s.cached)).toEqual([true]);
     expect(await snapshot(join(root, 'r1'))).toEqual(before);
+    // A fresh clone has the published results and their provenance but no cache: still nothing to compute.
+    const lines: string[] = [];
+    const fresh = await runPlan({ ...o, cacheRoot: join(root, 'c-empty'), log: (l) => lines.push(l) });
+    expect(fresh.map((s) => s.cached)).toEqual([true]);
+    expect(lines.join('\n')).toMatch(/up to date: tiny \/ synthetic-sentiment2 \/ seed 1/);
+    expect(existsSync(join(root, 'c-empty', 'protocol'))).toBe(false);
+    expect(await snapshot(join(root, 'r1'))).toEqual(before);
   }, 120_000);
 
   it('the cached activations (safetensors, documented names) reproduce the published metrics on their own', async () => {
@@ -91,17 +98,17 @@ describe('lab run', () => {
 
   it('detects a corrupted cache entry and recomputes the same results', async () => {
     const plan = parsePlan(planJson(modelDir, [1]), 'plan.json');
-    const o = { plan, cacheRoot: join(root, 'c1'), resultsDir: join(root, 'r1'), runner: { threads: 1 } };
     const before = await snapshot(join(root, 'r1'));
     const stage = join(root, 'c1', 'protocol');
     const [key] = await readdir(stage);
     const file = join(stage, key, 'seed-1.label_token.metrics.json');
     await writeFile(file, (await readFile(file, 'utf8')).replace('"schemaVersion":1', '"schemaVersion":1 '));
     const warnings: string[] = [];
-    const again = await runPlan({ ...o, log: (l) => warnings.push(l) });
+    // Into an empty results folder, so the cache entry is what it must rely on.
+    const again = await runPlan({ plan, cacheRoot: join(root, 'c1'), resultsDir: join(root, 'r1b'), runner: { threads: 1 }, log: (l) => warnings.push(l) });
     expect(again.map((s) => s.cached)).toEqual([false]);
     expect(warnings.join('\n')).toMatch(/cache: /);
-    expect(await snapshot(join(root, 'r1'))).toEqual(before);
+    expect(await snapshot(join(root, 'r1b'))).toEqual(before);
   }, 120_000);
 
   it('a run killed with SIGKILL, then rerun, publishes exactly what an uninterrupted run publishes', async () => {

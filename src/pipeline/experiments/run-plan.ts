@@ -141,6 +141,19 @@ async function frozenRuns(resultsDir: string, modelId: string, tasks: PlanTask[]
   return found;
 }
 
+/** True when every file of a run is published and its provenance names these exact inputs. */
+function publishedFor(outDir: string, seed: number, positions: readonly string[], key: string): boolean {
+  const provenancePath = join(outDir, provenanceName(seed));
+  if (!existsSync(provenancePath)) return false;
+  const files = positions.flatMap((p) => [`seed-${seed}.${p}.metrics.json`, `seed-${seed}.${p}.examples.json`]);
+  if (!files.every((f) => existsSync(join(outDir, f)))) return false;
+  try {
+    return (JSON.parse(readFileSync(provenancePath, 'utf8')) as Provenance).inputsHash === key;
+  } catch {
+    return false; // an unreadable provenance file: recompute
+  }
+}
+
 /** Median compute time of this model's earlier runs (from their provenance), the estimate for a new run. */
 function earlierSeconds(resultsDir: string, modelId: string): number | undefined {
   const dir = join(resultsDir, modelId);
@@ -290,6 +303,17 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
           nullSeed: NULL_MODEL_SEED, kendallExamples: plan.kendallExamples, resamples: BOOTSTRAP_RESAMPLES, code,
         });
         const label = `${m.id} / ${t.id} / seed ${seed}`;
+        const outDir = join(o.resultsDir, m.id, t.id);
+        // Published results made from exactly these inputs are up to date, cache or no cache (a fresh clone has the
+        // committed results but not the cache): nothing to compute or publish.
+        if (!o.fresh && publishedFor(outDir, seed, plan.analysisPositions, key)) {
+          if (o.dryRun) log(`up to date ${label}`);
+          else log(`up to date: ${label}`);
+          const records = o.dryRun ? [] : plan.analysisPositions.map((p) =>
+            JSON.parse(readFileSync(join(outDir, `seed-${seed}.${p}.metrics.json`), 'utf8')) as MetricsRecord);
+          summaries.push({ model: m.id, task: t.id, seed, cached: true, seconds: 0, records });
+          continue;
+        }
         const found = o.fresh ? undefined : await cache.get('protocol', key);
         const cached = found !== undefined;
         if (o.dryRun) {
@@ -302,7 +326,6 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
         log(`${cached ? 'cached' : 'running'}: ${label}`);
         const job: RunJob = { model: m, loaded, task, k: t.k, seed, key };
         const entry = found ?? (await cache.put('protocol', key, await computeRun(job, o, tests), { label, computeSeconds: (performance.now() - start) / 1000 }));
-        const outDir = join(o.resultsDir, m.id, t.id);
         await mkdir(outDir, { recursive: true });
         await removeStaleTemps(outDir);
         const records: MetricsRecord[] = [];
