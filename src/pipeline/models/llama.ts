@@ -193,6 +193,36 @@ export function ropeInverseFrequencies(c: Pick<LlamaConfig, 'headDim' | 'ropeThe
   return inv;
 }
 
+/**
+ * Rotary position embedding as HF applies it, for the last axis of width 2 * inv.length: cos/sin(position * inv_freq)
+ * tables [maxPositions, inv.length], computed here in float64 and gathered at `positionIds` ([batch, 1, time, n/2],
+ * shared by every layer and head), and apply_rotary_pos_emb: x * cos + rotate_half(x) * sin with
+ * rotate_half(x) = [-x2, x1] over the halves x1 = x[..., :n/2], x2 = x[..., n/2:] (cos/sin repeated over both halves).
+ * Returns the rotation, for [batch, heads, time, n] values. Shared by the Llama-style and GPT-NeoX families.
+ */
+export function rotaryEmbedding(g: Graph, inv: Float64Array, maxPositions: number, positionIds: Value): (x: Value) => Value {
+  const half = inv.length;
+  const { cos, sin } = g.scope('rotary', () => {
+    const n = maxPositions;
+    const cosData = new Float64Array(n * half);
+    const sinData = new Float64Array(n * half);
+    for (let p = 0; p < n; p++) {
+      for (let i = 0; i < half; i++) {
+        const angle = p * inv[i];
+        cosData[p * half + i] = Math.cos(angle);
+        sinData[p * half + i] = Math.sin(angle);
+      }
+    }
+    const table = (name: string, data: Float64Array) =>
+      g.unsqueeze(g.gather(g.initializer(g.freshName(name), floatTensor(g.floatType, data, [n, half])), positionIds), [1]);
+    return { cos: table('rope_cos', cosData), sin: table('rope_sin', sinData) };
+  });
+  return (x: Value): Value => {
+    const [x1, x2] = g.split(x, [half, half], -1);
+    return g.concat([g.sub(g.mul(x1, cos), g.mul(x2, sin)), g.add(g.mul(x2, cos), g.mul(x1, sin))], -1);
+  };
+}
+
 interface Shapes {
   q: number;
   kv: number;
@@ -406,7 +436,6 @@ function rmsNorm(g: Graph, x: Value, weight: Value, eps: number): Value {
 function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options: GraphOptions): void {
   const c = asLlama(config);
   const { nHead: H, nKvHead: KV, headDim: hd } = c;
-  const half = hd / 2;
   const captures = new Set(options.captures ?? []);
   const inputIds = g.input('input_ids', 'int64', ['batch', 'time']);
   const positionIds = g.input('position_ids', 'int64', ['batch', 'time']);
@@ -422,30 +451,7 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
     : undefined;
   const pastInput = (name: string) => g.add(g.input(name, g.floatType, ['batch', KV, 'past', hd]), batchZeros!);
 
-  // Rotary tables cos/sin(position * inv_freq) [maxPositions, headDim/2], computed here in float64 and gathered at
-  // position_ids: [batch, 1, time, headDim/2], shared by every layer and head.
-  const { cos, sin } = g.scope('rotary', () => {
-    const inv = ropeInverseFrequencies(c);
-    const n = c.maxPositions;
-    const cosData = new Float64Array(n * half);
-    const sinData = new Float64Array(n * half);
-    for (let p = 0; p < n; p++) {
-      for (let i = 0; i < half; i++) {
-        const angle = p * inv[i];
-        cosData[p * half + i] = Math.cos(angle);
-        sinData[p * half + i] = Math.sin(angle);
-      }
-    }
-    const table = (name: string, data: Float64Array) =>
-      g.unsqueeze(g.gather(g.initializer(g.freshName(name), floatTensor(g.floatType, data, [n, half])), positionIds), [1]);
-    return { cos: table('rope_cos', cosData), sin: table('rope_sin', sinData) };
-  });
-  // HF's apply_rotary_pos_emb: x * cos + rotate_half(x) * sin with rotate_half(x) = [-x2, x1] over the halves
-  // x1 = x[..., :hd/2], x2 = x[..., hd/2:], and cos/sin repeated over both halves.
-  const rotate = (x: Value): Value => {
-    const [x1, x2] = g.split(x, [half, half], -1);
-    return g.concat([g.sub(g.mul(x1, cos), g.mul(x2, sin)), g.add(g.mul(x2, cos), g.mul(x1, sin))], -1);
-  };
+  const rotate = rotaryEmbedding(g, ropeInverseFrequencies(c), c.maxPositions, positionIds);
   // Query head h reads K/V head floor(h / (nHead / nKvHead)), as HF's repeat_kv lays them out.
   const repeatKv = KV === H ? undefined : Array.from({ length: H }, (_, h) => Math.floor(h / (H / KV)));
 

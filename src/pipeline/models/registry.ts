@@ -6,8 +6,9 @@ import type { TextTokenizer } from './tokenizer.ts';
 import type { ArchConfig, ModelFamily, ParamStore } from './family.ts';
 import { gpt2Family } from './gpt2.ts';
 import { llamaFamily } from './llama.ts';
+import { gptNeoxFamily } from './gpt-neox.ts';
 
-const FAMILIES: readonly ModelFamily[] = [gpt2Family, llamaFamily];
+const FAMILIES: readonly ModelFamily[] = [gpt2Family, llamaFamily, gptNeoxFamily];
 
 export function supportedModelTypes(): string[] {
   return FAMILIES.flatMap((f) => f.modelTypes);
