@@ -9,6 +9,7 @@ import { finetuneCommand } from './commands/finetune.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { trainCommand } from './commands/train.ts';
 import { runCommand } from './commands/run.ts';
+import { modelsCommand } from './commands/models.ts';
 import { FeedError } from './engine/runner.ts';
 import { ModelFileError } from './models/safetensors.ts';
 import { PlanError } from './experiments/plan.ts';
@@ -26,7 +27,7 @@ const USER_FACING_ERRORS = [
   ModelCardError, ResultsError, TrainConfigError,
 ];
 
-export const COMMANDS: Command[] = [runCommand, inspectCommand, finetuneCommand, trainCommand, diffCommand, cacheCommand];
+export const COMMANDS: Command[] = [runCommand, inspectCommand, finetuneCommand, trainCommand, diffCommand, cacheCommand, modelsCommand];
 
 function commandHelp(cmd: Command): string {
   const lines = [`Usage: icl-lab ${cmd.usage}`, '', cmd.summary, '', 'Options:'];
