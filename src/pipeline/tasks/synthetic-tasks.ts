@@ -82,7 +82,6 @@ function singleSentenceTask(
   };
 }
 
-const RELATIONS = ['True', 'False', 'Neither'];
 
 function relationTask(world: World): SyntheticTask {
   const known = knownClusters(world);
