@@ -7,8 +7,9 @@ import type { ArchConfig, ModelFamily, ParamStore } from './family.ts';
 import { gpt2Family } from './gpt2.ts';
 import { llamaFamily } from './llama.ts';
 import { gptNeoxFamily } from './gpt-neox.ts';
+import { gptNeoFamily } from './gpt-neo.ts';
 
-const FAMILIES: readonly ModelFamily[] = [gpt2Family, llamaFamily, gptNeoxFamily];
+const FAMILIES: readonly ModelFamily[] = [gpt2Family, llamaFamily, gptNeoxFamily, gptNeoFamily];
 
 export function supportedModelTypes(): string[] {
   return FAMILIES.flatMap((f) => f.modelTypes);
