@@ -7,7 +7,8 @@ import { gpt2Family } from '../../src/pipeline/models/gpt2.ts';
 import { writeHfModelFolder } from '../../src/pipeline/models/hf-folder.ts';
 import { shippedWorld } from '../../src/pipeline/tasks/synthetic-provider.ts';
 import { parsePlan } from '../../src/pipeline/experiments/plan.ts';
-import { ACTIVATIONS_FILE, recordsFromActivations, runPlan } from '../../src/pipeline/experiments/run-plan.ts';
+import { ACTIVATIONS_FILE, protocolCodeHash, recordsFromActivations, runPlan } from '../../src/pipeline/experiments/run-plan.ts';
+import { moduleClosure } from '../../src/pipeline/cache/index.ts';
 import { readSafetensors } from '../../src/pipeline/models/safetensors.ts';
 import { loadResults } from '../../src/pipeline/report/results.ts';
 import { tempDir } from '../helpers/model-folder.ts';
@@ -148,6 +149,16 @@ describe('lab run', () => {
     expect(summaries.map((s) => s.frozen)).toEqual([true]);
     expect(lines.join('\n')).toMatch(/frozen: tiny: its published results are kept as they are \(1 runs[\s\S]*Provide it to recompute them/);
     expect(await snapshot(join(root, 'r1'))).toEqual(before);
+  });
+
+  it('a run\'s code version covers every module the protocol runs, and nothing else', async () => {
+    const files = await moduleClosure(new URL('../../src/pipeline/experiments/protocol.ts', import.meta.url));
+    const names = files.map((f) => f.replace(/.*src\/pipeline\//, ''));
+    for (const needed of ['experiments/protocol.ts', 'models/forward.ts', 'models/attention-mask.ts', 'engine/ops.ts', 'engine/autodiff.ts', 'models/training.ts']) {
+      expect(names).toContain(needed);
+    }
+    expect(names.some((n) => n.startsWith('commands/'))).toBe(false);
+    expect(await protocolCodeHash()).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('says which plan entries are unknown', async () => {

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -104,4 +104,23 @@ export async function hashSourceFiles(files: ReadonlyArray<string | URL>): Promi
   }
   parts.sort((a, b) => (a[0] + a[1] < b[0] + b[1] ? -1 : 1));
   return stageKey(parts);
+}
+
+/**
+ * Every project module `entry` imports, directly or through others (relative `.ts` imports only), itself included:
+ * the code a stage runs, so that its hash changes whenever any of that code does.
+ */
+export async function moduleClosure(entry: string | URL): Promise<string[]> {
+  const start = entry instanceof URL || entry.startsWith('file:') ? fileURLToPath(entry) : entry;
+  const seen = new Set<string>();
+  const todo = [start];
+  const IMPORT = /(?:from|import)\s+'(\.{1,2}\/[^']+\.ts)'/g;
+  while (todo.length) {
+    const file = todo.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = await readFile(file, 'utf8');
+    for (const m of text.matchAll(IMPORT)) todo.push(resolve(dirname(file), m[1]));
+  }
+  return [...seen].sort();
 }

@@ -1,6 +1,6 @@
 // The content-addressed store of stage results and the hashes its keys are made of.
 
-export { canonicalJson, hashFile, hashFileWithSize, hashSourceFiles, sha256Hex, stageKey } from './hash.ts';
+export { canonicalJson, hashFile, hashFileWithSize, hashSourceFiles, moduleClosure, sha256Hex, stageKey } from './hash.ts';
 export {
   type CacheEntry,
   CacheError,

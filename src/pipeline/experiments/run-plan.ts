@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CacheStore, hashFile, hashSourceFiles, openCache, stageKey } from '../cache/index.ts';
+import { type CacheStore, hashFile, hashSourceFiles, moduleClosure, openCache, stageKey } from '../cache/index.ts';
 import type { RunnerOptions } from '../engine/runner.ts';
 import { type NullModelKind, nullTwin } from '../models/family.ts';
 import { loadModel, type LoadedModel } from '../models/registry.ts';
@@ -23,21 +23,19 @@ import { type ProtocolModel, type ProtocolResult, runProtocol } from './protocol
 import { activationTensors, readActivationsMeta, resultFromActivations } from './activations.ts';
 import { type RecordInputs, type Similarities, examplesFile, metricsRecord, similarities } from './record.ts';
 
-/** Source files whose change must recompute a run (the protocol's code version). */
-const PROTOCOL_SOURCES = [
+/** Modules whose code (with everything they import) is a run's code version: a change to any recomputes it. */
+const PROTOCOL_ENTRY_POINTS = [
   new URL('./protocol.ts', import.meta.url),
   new URL('./record.ts', import.meta.url),
-  new URL('./prompt.ts', import.meta.url),
-  new URL('../models/forward.ts', import.meta.url),
-  new URL('../models/training.ts', import.meta.url),
-  new URL('../models/gpt2.ts', import.meta.url),
-  new URL('../engine/ops.ts', import.meta.url),
-  new URL('../engine/autodiff.ts', import.meta.url),
-  new URL('../metrics/simaou.ts', import.meta.url),
-  new URL('../metrics/simam.ts', import.meta.url),
-  new URL('../metrics/kendall.ts', import.meta.url),
-  new URL('../metrics/summarize.ts', import.meta.url),
+  new URL('./activations.ts', import.meta.url),
+  new URL('../models/registry.ts', import.meta.url), // every family's graph code
 ];
+
+export async function protocolCodeHash(): Promise<string> {
+  const files = new Set<string>();
+  for (const entry of PROTOCOL_ENTRY_POINTS) for (const f of await moduleClosure(entry)) files.add(f);
+  return hashSourceFiles([...files]);
+}
 
 /** The null twins are drawn once per model, from this seed. */
 export const NULL_MODEL_SEED = 1000;
@@ -268,7 +266,7 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
   const tasks = pick<PlanTask>(plan.tasks, o.tasks?.map((id) => ({ id, k: 0 })), 'tasks', (t) => t.id);
   const seeds = pick(plan.seeds, o.seeds, 'seeds', String);
   const cache: CacheStore = openCache(o.cacheRoot, { onWarning: (m) => log(`cache: ${m}`) });
-  const code = await hashSourceFiles(PROTOCOL_SOURCES);
+  const code = await protocolCodeHash();
   const testExamples = Math.min(plan.testExamples, o.limit ?? Infinity);
   const summaries: RunSummary[] = [];
   const loadedTasks = new Map<string, Task>();
