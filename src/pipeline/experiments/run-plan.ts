@@ -5,14 +5,14 @@
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CacheStore, hashFile, hashSourceFiles, moduleClosure, openCache, stageKey } from '../cache/index.ts';
 import type { RunnerOptions } from '../engine/runner.ts';
 import { type NullModelKind, nullTwin } from '../models/family.ts';
 import { loadModel, type LoadedModel } from '../models/registry.ts';
 import { resolveHubModel } from '../models/hub.ts';
-import { type SafetensorsFile, encodeSafetensors, tempSibling, writeFileDurably } from '../models/safetensors.ts';
+import { type SafetensorsFile, encodeSafetensors, writeFileAtomically } from '../models/safetensors.ts';
 import type { AnalysisPosition, MetricsRecord } from '../metrics/schema.ts';
 import { loadTask } from '../tasks/registry.ts';
 import '../tasks/synthetic-provider.ts';
@@ -87,11 +87,6 @@ async function removeStaleTemps(dir: string): Promise<void> {
   }
 }
 
-async function publish(path: string, text: string): Promise<void> {
-  const temp = tempSibling(path, 'tmp');
-  await writeFileDurably(temp, text);
-  await rename(temp, path);
-}
 
 /** Where a run came from: kept beside its results, never part of its cache key. */
 export interface Provenance {
@@ -329,7 +324,7 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
         const records: MetricsRecord[] = [];
         for (const name of Object.keys(entry.files).filter((f) => f.endsWith('.json'))) { // activations stay in the cache
           const text = await entry.readText(name);
-          await publish(join(outDir, name), text);
+          await writeFileAtomically(join(outDir, name), text);
           if (name.endsWith('.metrics.json')) records.push(JSON.parse(text) as MetricsRecord);
         }
         const seconds = (performance.now() - start) / 1000;
@@ -343,7 +338,7 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
             device: o.runner?.device ?? 'cpu', threads: o.runner?.threads ?? null, node: process.version,
             wallSeconds: computeSeconds, createdAt: new Date().toISOString(),
           };
-          await publish(provenancePath, `${JSON.stringify(provenance, null, 1)}\n`);
+          await writeFileAtomically(provenancePath, `${JSON.stringify(provenance, null, 1)}\n`);
         }
         summaries.push({ model: m.id, task: t.id, seed, cached, seconds, records });
       }

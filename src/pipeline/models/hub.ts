@@ -7,7 +7,7 @@
 // already holds a complete model (config.json, tokenizer.json, weights), no network is touched. Our own bookkeeping
 // (partial downloads, per-file .meta.json) stays out of snapshots/: it goes under the repo folder's `.icl-lab/`.
 
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -18,7 +18,7 @@ import {
   hubEndpoint,
   hubOfflineFromEnv,
 } from '../tasks/hub-download.ts';
-import { tempSibling, writeFileDurably } from './safetensors.ts';
+import { writeFileAtomically } from './safetensors.ts';
 
 export interface ResolveHubModelOptions {
   /** Branch, tag or commit (default 'main'). */
@@ -211,12 +211,7 @@ export async function resolveHubModel(id: string, options: ResolveHubModelOption
   if (commit && revision !== commit) {
     const refPath = join(repoDir, 'refs', revision);
     await mkdir(join(refPath, '..'), { recursive: true });
-    const temp = tempSibling(refPath, 'tmp');
-    await writeFileDurably(temp, commit);
-    await rename(temp, refPath).catch(async (err) => {
-      await rm(temp, { force: true });
-      throw err;
-    });
+    await writeFileAtomically(refPath, commit);
   }
   return { dir, id, revision, commit, downloaded };
 }

@@ -664,6 +664,21 @@ export function tempSibling(path: string, tag: string): string {
 }
 
 /**
+ * Writes `data` to `path` atomically: a durable temporary sibling renamed into place, removed again on failure. A
+ * crash leaves the old file or the new one, never a partial one.
+ */
+export async function writeFileAtomically(path: string, data: Uint8Array | string): Promise<void> {
+  const temp = tempSibling(path, 'tmp');
+  try {
+    await writeFileDurably(temp, data);
+    await rename(temp, path);
+  } catch (err) {
+    await unlink(temp).catch(() => {});
+    throw err;
+  }
+}
+
+/**
  * Writes a safetensors file atomically: into a temporary file in the same folder, flushed to disk, then renamed onto
  * `path`. A crash leaves either the old file or the new one, never a partial file.
  */

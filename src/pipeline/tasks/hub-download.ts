@@ -17,7 +17,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { dirname } from 'node:path';
 import { hashFileWithSize } from '../cache/hash.ts';
-import { ModelFileError, syncFolder, tempSibling, writeFileDurably } from '../models/safetensors.ts';
+import { ModelFileError, syncFolder, writeFileAtomically } from '../models/safetensors.ts';
 
 export type DownloadErrorKind = 'unreachable' | 'offline' | 'not-found' | 'auth' | 'http' | 'interrupted' | 'integrity';
 
@@ -130,14 +130,7 @@ async function readJsonFile<T>(path: string): Promise<T | undefined> {
 }
 
 async function writeJsonAtomically(path: string, value: unknown): Promise<void> {
-  const temp = tempSibling(path, 'tmp');
-  try {
-    await writeFileDurably(temp, `${JSON.stringify(value, null, 2)}\n`);
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true }).catch(() => {});
-    throw err;
-  }
+  await writeFileAtomically(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Facts gathered along a redirect chain (the hub's first answer carries them; a CDN's does not). */
