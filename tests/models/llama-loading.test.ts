@@ -89,7 +89,8 @@ describe('loading Llama-style folders', () => {
     const c = llamaFamily.parseConfig({ ...raw, num_key_value_heads: undefined, eos_token_id: [2, 7] }, 'c');
     expect(c).toMatchObject({ nKvHead: 4, eosTokenId: 2, bosTokenId: 1 });
     expect(llamaFamily.parseConfig({ ...raw, head_dim: 8 }, 'c').headDim).toBe(8);
-    expect(llamaFamily.parseConfig({ ...raw, model_type: 'mistral', sliding_window: 16 }, 'c').maxPositions).toBe(16);
+    expect(llamaFamily.parseConfig({ ...raw, model_type: 'mistral', sliding_window: 16 }, 'c')).toMatchObject({ maxPositions: 32, slidingWindow: 16 });
+    expect(llamaFamily.parseConfig({ ...raw, model_type: 'mistral', sliding_window: null }, 'c')).toHaveProperty('slidingWindow', undefined);
     expect(llamaFamily.tokenPolicy(llamaFamily.parseConfig({ ...raw, model_type: 'qwen2' }, 'c')).bosTokenId).toBeUndefined();
   });
 

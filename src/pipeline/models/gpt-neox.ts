@@ -33,7 +33,7 @@ import {
 } from './family.ts';
 import { type TensorEntry, ModelFileError, toFloat32 } from './safetensors.ts';
 import { KEY_MASK, causalPaddingBias } from './attention-mask.ts';
-import { type RopeScaling, ropeInverseFrequencies, rotaryEmbedding } from './llama.ts';
+import { type RopeScaling, ropeInverseFrequencies, ropeSettings, rotaryEmbedding } from './llama.ts';
 
 const TANH_GELUS = ['gelu_new', 'gelu_fast', 'gelu_pytorch_tanh'];
 const ACTIVATIONS = ['gelu', 'gelu_new', 'gelu_fast', 'gelu_pytorch_tanh'] as const;
@@ -53,6 +53,8 @@ const NeoxConfigSchema = z.object({
   rotary_emb_base: z.number().positive().optional(),
   rope_theta: z.number().positive().optional(),
   rope_scaling: z.record(z.string(), z.unknown()).nullish(),
+  /** transformers >= 5 writes the rotary settings here: {rope_type, rope_theta, partial_rotary_factor, ...}. */
+  rope_parameters: z.record(z.string(), z.unknown()).nullish(),
   max_position_embeddings: z.number().int().positive().default(2048),
   layer_norm_eps: z.number().positive().default(1e-5),
   use_parallel_residual: z.boolean().default(true),
@@ -112,7 +114,20 @@ function parseConfig(raw: Record<string, unknown>, source: string): NeoxConfig {
     throw new ModelFileError(`${source}: hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${H}`, source);
   }
   const headDim = c.hidden_size / H;
-  const pct = c.rotary_pct ?? c.partial_rotary_factor ?? 0.25;
+  if (c.rotary_pct != null && c.partial_rotary_factor != null && c.rotary_pct !== c.partial_rotary_factor) {
+    throw new ModelFileError(`${source}: rotary_pct (${c.rotary_pct}) and partial_rotary_factor (${c.partial_rotary_factor}) disagree`, source);
+  }
+  if (c.rotary_emb_base != null && c.rope_theta != null && c.rotary_emb_base !== c.rope_theta) {
+    throw new ModelFileError(`${source}: rotary_emb_base (${c.rotary_emb_base}) and rope_theta (${c.rope_theta}) disagree`, source);
+  }
+  // transformers 5 writes rope_parameters only (its partial_rotary_factor is the old rotary_pct); either form is read,
+  // and where both are given they must agree.
+  const rope = ropeSettings(
+    { rope_theta: c.rotary_emb_base ?? c.rope_theta, rope_scaling: c.rope_scaling, rope_parameters: c.rope_parameters, partial_rotary_factor: c.rotary_pct ?? c.partial_rotary_factor },
+    source,
+  );
+  const pct = rope.partialRotaryFactor ?? 0.25;
+  if (pct < 0 || pct > 1) throw new ModelFileError(`${source}: partial_rotary_factor ${pct} must be between 0 and 1`, source);
   const rotaryNdims = Math.floor(headDim * pct);
   if (rotaryNdims % 2 !== 0) {
     throw new ModelFileError(
@@ -133,8 +148,8 @@ function parseConfig(raw: Record<string, unknown>, source: string): NeoxConfig {
     eosTokenId: c.eos_token_id ?? undefined,
     intermediateSize: c.intermediate_size,
     rotaryNdims,
-    ropeTheta: c.rotary_emb_base ?? c.rope_theta ?? 10000,
-    ropeScaling: parseRopeScaling(c.rope_scaling, source),
+    ropeTheta: rope.theta ?? 10000,
+    ropeScaling: parseRopeScaling(rope.scaling, source),
     layerNormEps: c.layer_norm_eps,
     parallelResidual: c.use_parallel_residual,
     geluApproximate: TANH_GELUS.includes(c.hidden_act) ? 'tanh' : 'none',

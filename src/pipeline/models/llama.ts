@@ -1,7 +1,9 @@
 // The Llama-style family: Hugging Face `model_type` "llama", "qwen2" and "mistral" folders (Llama 3.x, Qwen2.5,
 // SmolLM2, Mistral) -> parameters -> forward graph. Pre-RMSNorm blocks, rotary position embeddings (HF's
 // rotate_half convention: the first and second halves of each head), grouped-query attention (K/V heads shared by
-// nHead / nKvHead query heads), SwiGLU MLP, no biases except Qwen2's q/k/v (and Llama's optional `attention_bias`).
+// nHead / nKvHead query heads), SwiGLU MLP, no biases except Qwen2's q/k/v (and Llama's optional `attention_bias`),
+// Mistral's sliding window (every layer: key j visible from query i iff i - sliding_window < j <= i). Rotary settings
+// are read from transformers 4's rope_theta / rope_scaling or transformers 5's rope_parameters.
 // HF stores nn.Linear weights as [out, in]; parameters keep our [in, out] layout (loadParams transposes).
 //
 // Captures (same names and layouts as GPT-2, see family.ts):
@@ -50,8 +52,10 @@ const LlamaConfigSchema = z.object({
   num_key_value_heads: z.number().int().positive().nullish(),
   head_dim: z.number().int().positive().nullish(),
   rms_norm_eps: z.number().positive().default(1e-6),
-  rope_theta: z.number().positive().default(10000),
+  rope_theta: z.number().positive().nullish(),
   rope_scaling: z.record(z.string(), z.unknown()).nullish(),
+  /** transformers >= 5 writes rope_theta and the scaling here ({rope_type, rope_theta, factor, ...}). */
+  rope_parameters: z.record(z.string(), z.unknown()).nullish(),
   max_position_embeddings: z.number().int().positive().optional(),
   initializer_range: z.number().positive().default(0.02),
   tie_word_embeddings: z.boolean().default(false),
@@ -86,8 +90,64 @@ export interface LlamaConfig extends ArchConfig {
   /** o projection carries a bias (Llama with attention_bias). */
   oBias: boolean;
   padTokenId: number | undefined;
+  /** Mistral's sliding window: a key at position j is visible from the query at i iff i - slidingWindow < j <= i
+   * (as HF's sliding-window mask); undefined: full causal attention. */
+  slidingWindow: number | undefined;
   /** Whether the tokenizer puts BOS first (Llama, Mistral, SmolLM2: yes; Qwen2: no BOS). */
   addBosToken: boolean;
+}
+
+/**
+ * The rotary settings of a config, from the keys of either transformers generation: `rope_theta` + `rope_scaling`
+ * (transformers 4) or `rope_parameters` {rope_type, rope_theta, factor, ..., partial_rotary_factor} (transformers 5,
+ * which writes only this form). Where both forms give a value they must agree. Shared with the GPT-NeoX family.
+ */
+export function ropeSettings(
+  raw: {
+    rope_theta?: number | null;
+    rope_scaling?: Record<string, unknown> | null;
+    rope_parameters?: Record<string, unknown> | null;
+    partial_rotary_factor?: number | null;
+  },
+  source: string,
+): { theta: number | undefined; scaling: Record<string, unknown> | undefined; partialRotaryFactor: number | undefined } {
+  const params = raw.rope_parameters ?? undefined;
+  if (params) {
+    const nested = Object.keys(params).filter((k) => typeof params[k] === 'object' && params[k] !== null);
+    if (nested.length) {
+      throw new ModelFileError(
+        `${source}: rope_parameters per attention type (${nested.join(', ')}) are not supported; icl-lab reads one ` +
+          '{rope_type, rope_theta, ...} object',
+        source,
+      );
+    }
+  }
+  const pick = (key: string, fromParams: unknown, legacy: number | null | undefined): number | undefined => {
+    if (fromParams !== undefined && fromParams !== null && (typeof fromParams !== 'number' || !Number.isFinite(fromParams))) {
+      throw new ModelFileError(`${source}: rope_parameters.${key} must be a number, got ${JSON.stringify(fromParams)}`, source);
+    }
+    const a = (fromParams ?? undefined) as number | undefined;
+    const b = legacy ?? undefined;
+    if (a !== undefined && b !== undefined && a !== b) {
+      throw new ModelFileError(`${source}: rope_parameters.${key} (${a}) and ${key} (${b}) disagree`, source);
+    }
+    return a ?? b;
+  };
+  const theta = pick('rope_theta', params?.rope_theta, raw.rope_theta);
+  const partialRotaryFactor = pick('partial_rotary_factor', params?.partial_rotary_factor, raw.partial_rotary_factor);
+  const paramType = params?.rope_type ?? params?.type;
+  const legacyType = raw.rope_scaling ? (raw.rope_scaling.rope_type ?? raw.rope_scaling.type) : undefined;
+  let scaling: Record<string, unknown> | undefined = raw.rope_scaling ?? undefined;
+  if (params && paramType !== undefined) {
+    if (raw.rope_scaling && (legacyType ?? 'default') !== paramType) {
+      throw new ModelFileError(
+        `${source}: rope_parameters.rope_type ${JSON.stringify(paramType)} and rope_scaling's type ${JSON.stringify(legacyType)} disagree`,
+        source,
+      );
+    }
+    scaling = paramType === 'default' ? undefined : params;
+  }
+  return { theta, scaling, partialRotaryFactor };
 }
 
 function parseRopeScaling(raw: Record<string, unknown> | null | undefined, source: string): RopeScaling {
@@ -142,10 +202,11 @@ function parseConfig(raw: Record<string, unknown>, source: string): LlamaConfig 
   if (c.model_type === 'qwen2' && c.use_sliding_window) {
     throw new ModelFileError(`${source}: use_sliding_window true (Qwen2 sliding-window attention) is not supported`, source);
   }
-  let maxPositions = c.max_position_embeddings ?? DEFAULT_MAX_POSITIONS[c.model_type];
-  // Mistral attends to the last sliding_window keys only; within the window that is full causal attention, so we
-  // accept sequences up to the window and no longer (exact, without a band mask).
-  if (c.model_type === 'mistral' && c.sliding_window != null) maxPositions = Math.min(maxPositions, c.sliding_window);
+  const maxPositions = c.max_position_embeddings ?? DEFAULT_MAX_POSITIONS[c.model_type];
+  const rope = ropeSettings(c, source);
+  if (rope.partialRotaryFactor !== undefined && rope.partialRotaryFactor !== 1) {
+    throw new ModelFileError(`${source}: partial_rotary_factor ${rope.partialRotaryFactor} is not supported for ${c.model_type}`, source);
+  }
   const eos = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
   return {
     modelType: c.model_type,
@@ -160,13 +221,15 @@ function parseConfig(raw: Record<string, unknown>, source: string): LlamaConfig 
     eosTokenId: eos ?? undefined,
     intermediateSize: c.intermediate_size,
     rmsNormEps: c.rms_norm_eps,
-    ropeTheta: c.rope_theta,
-    ropeScaling: parseRopeScaling(c.rope_scaling, source),
+    ropeTheta: rope.theta ?? 10000,
+    ropeScaling: parseRopeScaling(rope.scaling, source),
     initializerRange: c.initializer_range,
     tieWordEmbeddings: c.tie_word_embeddings,
     qkvBias: c.model_type === 'qwen2' || (c.model_type === 'llama' && c.attention_bias),
     oBias: c.model_type === 'llama' && c.attention_bias,
     padTokenId: c.pad_token_id ?? undefined,
+    // Mistral attends to the last sliding_window keys (a band mask, in every layer); Qwen2's windows are refused above.
+    slidingWindow: c.model_type === 'mistral' ? (c.sliding_window ?? undefined) : undefined,
     addBosToken: c.add_bos_token ?? c.model_type !== 'qwen2',
   };
 }
@@ -440,7 +503,7 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
   const inputIds = g.input('input_ids', 'int64', ['batch', 'time']);
   const positionIds = g.input('position_ids', 'int64', ['batch', 'time']);
   const keyLength = options.withPast ? 'past+time' : 'time';
-  const attentionBias = causalPaddingBias(g, inputIds, g.input(KEY_MASK, 'bool', ['batch', keyLength]));
+  const attentionBias = causalPaddingBias(g, inputIds, g.input(KEY_MASK, 'bool', ['batch', keyLength]), c.slidingWindow);
   const capturePositions = options.capturePositions ? g.input('capture_positions', 'int64', ['batch', 'n_capture', 1]) : undefined;
   const capture = (layer: number, kind: 'attn.q' | 'attn.out' | 'resid_post', v: Value) => {
     if (captures.has(kind)) g.output(capturePositions ? atPositions(g, v, capturePositions) : v, captureName(layer, kind));
