@@ -8,8 +8,9 @@ import { gpt2Family } from './gpt2.ts';
 import { llamaFamily } from './llama.ts';
 import { gptNeoxFamily } from './gpt-neox.ts';
 import { gptNeoFamily } from './gpt-neo.ts';
+import { xglmFamily } from './xglm.ts';
 
-const FAMILIES: readonly ModelFamily[] = [gpt2Family, llamaFamily, gptNeoxFamily, gptNeoFamily];
+const FAMILIES: readonly ModelFamily[] = [gpt2Family, llamaFamily, gptNeoxFamily, gptNeoFamily, xglmFamily];
 
 export function supportedModelTypes(): string[] {
   return FAMILIES.flatMap((f) => f.modelTypes);
