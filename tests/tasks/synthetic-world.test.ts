@@ -54,4 +54,40 @@ describe('synthetic world', () => {
       }
     }
   });
+
+  it('mixed stream: known clusters keep their canonical class, novel clusters one class per sequence, never a fixed one', () => {
+    const rng = new Rng(3);
+    const wordCluster = new Map(world.clusters.flatMap((c) => c.words.map((w) => [w, c] as const)));
+    const tasks = syntheticTasks(world);
+    // SST-2 and SST-5 share their template: the label word tells them apart.
+    const taskOf = (d: { input: string; label: string }) =>
+      tasks.find((t) => t.id !== 'synthetic-relation3' && d.input.startsWith(t.template.input.split('{')[0]) && t.template.labelWords.includes(d.label));
+    const novelLabels = new Map<number, Set<string>>(); // across sequences: a novel cluster must not keep one class
+    let mixedCanonical = 0;
+    for (let i = 0; i < 400; i++) {
+      const seq = samplePretrainingSequence(world, rng, { contextOnlyShare: 0.4, minDemos: 4, maxDemos: 12, mixKnownAndNovel: true });
+      const perSequence = new Map<number, string>();
+      for (const d of seq.demos) {
+        const clusters = [...new Set(d.input.split(/[\s.,?:]+/).flatMap((w) => wordCluster.get(w) ?? []))];
+        if (clusters.length !== 1) continue; // relation pairs hold two clusters
+        const c = clusters[0];
+        if (seq.contextOnly) expect(c.known, `context-only sequences relabel novel clusters only: ${d.input}`).toBe(false);
+        const task = taskOf(d);
+        if (c.known && !seq.contextOnly && task) { // (relation pairs from one cluster have no single-sentence task)
+          const canonical = task.id === 'synthetic-sentiment2' ? c.polarity : task.id === 'synthetic-ordinal5' ? c.intensity : c.topic;
+          expect(d.label, d.input).toBe(task.template.labelWords[canonical]);
+        }
+        if (!c.known) {
+          if (!seq.contextOnly) mixedCanonical++;
+          expect(perSequence.get(c.id) ?? d.label, `one class per novel cluster within a sequence: ${d.input}`).toBe(d.label);
+          perSequence.set(c.id, d.label);
+          if (!novelLabels.has(c.id)) novelLabels.set(c.id, new Set());
+          novelLabels.get(c.id)!.add(d.label);
+        }
+      }
+    }
+    expect(mixedCanonical).toBeGreaterThan(100);
+    const fixed = [...novelLabels.values()].filter((labels) => labels.size === 1).length;
+    expect(fixed / novelLabels.size).toBeLessThan(0.1);
+  });
 });

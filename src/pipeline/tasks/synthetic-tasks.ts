@@ -112,22 +112,39 @@ function relationTask(world: World): SyntheticTask {
   };
 }
 
+const HALF_KNOWN =
+  'Half the test inputs come from known clusters (seen mapping, new sentences), half from one novel cluster per class ' +
+  'whose class only the demonstrations reveal.';
+const ONLY_CONTEXT =
+  'New classes: every test input comes from one novel cluster per class, a cluster that pretraining never labels ' +
+  'the same way twice; only the demonstrations reveal its class.';
+
+type SingleSentenceSpec = Parameters<typeof singleSentenceTask>[1];
+
+/** The five single-sentence tasks; `taskSeed` decides which novel cluster stands for which class. */
+const SINGLE_SENTENCE_SPECS: SingleSentenceSpec[] = [
+  { id: 'synthetic-sentiment2', name: 'Sentiment (2-way)', shapedLike: 'SST-2', template: TEMPLATES.sst2, novelty: HALF_KNOWN, knownClass: (c) => c.polarity, taskSeed: 11 },
+  { id: 'synthetic-ordinal5', name: 'Ordinal sentiment (5-way)', shapedLike: 'SST-5', template: TEMPLATES.sst5, novelty: HALF_KNOWN, knownClass: (c) => c.intensity, taskSeed: 12 },
+  { id: 'synthetic-review2', name: 'Review (2-way)', shapedLike: 'MR', template: TEMPLATES.mr, novelty: ONLY_CONTEXT, taskSeed: 13 },
+  { id: 'synthetic-subjectivity2', name: 'Subjectivity (2-way)', shapedLike: 'Subj', template: TEMPLATES.subj, novelty: ONLY_CONTEXT, taskSeed: 14 },
+  { id: 'synthetic-topic4', name: 'Topic (4-way)', shapedLike: 'AGNews', template: TEMPLATES.agnews, novelty: HALF_KNOWN, knownClass: (c) => c.topic, taskSeed: 15 },
+];
+
 /** The six evaluation tasks, shaped like SST-2, SST-5, MR, Subj, AGNews and CB. */
 export function syntheticTasks(world: World): SyntheticTask[] {
-  const half =
-    'Half the test inputs come from known clusters (seen mapping, new sentences), half from one novel cluster per class ' +
-    'whose class only the demonstrations reveal.';
-  const onlyContext =
-    'New classes: every test input comes from one novel cluster per class, a cluster pretraining only ever labels at ' +
-    'random; only the demonstrations reveal its class.';
-  return [
-    singleSentenceTask(world, { id: 'synthetic-sentiment2', name: 'Sentiment (2-way)', shapedLike: 'SST-2', template: TEMPLATES.sst2, novelty: half, knownClass: (c) => c.polarity, taskSeed: 11 }),
-    singleSentenceTask(world, { id: 'synthetic-ordinal5', name: 'Ordinal sentiment (5-way)', shapedLike: 'SST-5', template: TEMPLATES.sst5, novelty: half, knownClass: (c) => c.intensity, taskSeed: 12 }),
-    singleSentenceTask(world, { id: 'synthetic-review2', name: 'Review (2-way)', shapedLike: 'MR', template: TEMPLATES.mr, novelty: onlyContext, taskSeed: 13 }),
-    singleSentenceTask(world, { id: 'synthetic-subjectivity2', name: 'Subjectivity (2-way)', shapedLike: 'Subj', template: TEMPLATES.subj, novelty: onlyContext, taskSeed: 14 }),
-    singleSentenceTask(world, { id: 'synthetic-topic4', name: 'Topic (4-way)', shapedLike: 'AGNews', template: TEMPLATES.agnews, novelty: half, knownClass: (c) => c.topic, taskSeed: 15 }),
-    relationTask(world),
-  ];
+  const [sst2, sst5, mr, subj, agnews] = SINGLE_SENTENCE_SPECS.map((spec) => singleSentenceTask(world, spec));
+  return [sst2, sst5, mr, subj, agnews, relationTask(world)];
+}
+
+/**
+ * A single-sentence evaluation task with its novel classes drawn afresh by `taskSeed`: the same mixture of known
+ * clusters (canonical classes) and novel clusters (classes only the context reveals) as the evaluation, with a
+ * mapping no other sequence shares.
+ */
+export function withFreshNovelClasses(world: World, taskId: string, taskSeed: number): SyntheticTask {
+  const spec = SINGLE_SENTENCE_SPECS.find((s) => s.id === taskId);
+  if (!spec) throw new Error(`no single-sentence synthetic task "${taskId}"`);
+  return singleSentenceTask(world, { ...spec, taskSeed });
 }
 
 /** Fill a template's slots. */
@@ -148,7 +165,25 @@ export interface PretrainingOptions {
   maxDemos: number;
   /** Shape of context-only sentences (short ones without fillers make the copying circuit easier to find). */
   contextOnlySentence?: SentenceShape;
+  /**
+   * The mixed stream. Off (the first recipe): canonical sequences hold known clusters only, and context-only
+   * sequences relabel any cluster, known ones included. On: canonical single-sentence sequences mix known clusters
+   * (canonical classes) with one fresh novel cluster per class, exactly as the evaluation tasks do, and context-only
+   * sequences use novel clusters only. Then one rule fits every sequence (a known cluster keeps its class, a novel
+   * one takes the class its demonstrations show), where the first recipe taught the model to distrust the context
+   * whenever a known cluster appears.
+   */
+  mixKnownAndNovel?: boolean;
+  /**
+   * Share of context-only sequences written bare, ' {sentence} {label}', without the template's words: the
+   * label then follows its sentence directly, the classic format in which an induction-style copying circuit forms
+   * early, and which the templated formats can then reuse.
+   */
+  bareShare?: number;
 }
+
+/** The bare format of context-only sequences (see PretrainingOptions.bareShare); label words are drawn per sequence. */
+const BARE_INPUT = ' {sentence}';
 
 export const DEFAULT_PRETRAINING: PretrainingOptions = { contextOnlyShare: 0.75, minDemos: 4, maxDemos: 16 };
 
@@ -159,31 +194,20 @@ export interface PretrainingSequence {
   contextOnly: boolean;
 }
 
-/** Canonical (in-weights) tasks: the templates whose mapping of known clusters is fixed in pretraining. */
-function canonicalTasks(world: World): SyntheticTask[] {
-  return syntheticTasks(world).filter((t) => ['synthetic-sentiment2', 'synthetic-ordinal5', 'synthetic-topic4', 'synthetic-relation3'].includes(t.id));
-}
+const CANONICAL_TASK_IDS = ['synthetic-sentiment2', 'synthetic-ordinal5', 'synthetic-topic4', 'synthetic-relation3'];
 
 /** One pretraining sequence. Context-only sequences draw classes, clusters and label order at random. */
 export function samplePretrainingSequence(world: World, rng: Rng, options: PretrainingOptions = DEFAULT_PRETRAINING): PretrainingSequence {
   const n = options.minDemos + rng.int(options.maxDemos - options.minDemos + 1);
-  if (rng.uniform() >= options.contextOnlyShare) {
-    const tasks = canonicalTasks(world);
-    const task = tasks[rng.int(tasks.length)];
-    const demos = Array.from({ length: n }, () => {
-      let ex: SyntheticExample;
-      // Canonical sequences use known clusters only: novel clusters never get a fixed class.
-      do ex = task.sample(rng);
-      while (ex.clusters.some((id) => !world.clusters[id].known));
-      return { input: formatInput(task.template, ex.fields), label: task.template.labelWords[ex.label] };
-    });
-    return { demos, contextOnly: false };
-  }
+  if (rng.uniform() >= options.contextOnlyShare) return canonicalSequence(world, rng, n, options.mixKnownAndNovel ?? false);
   const templates = [TEMPLATES.sst2, TEMPLATES.sst5, TEMPLATES.mr, TEMPLATES.subj, TEMPLATES.agnews];
-  const template = templates[rng.int(templates.length)];
+  const picked = templates[rng.int(templates.length)];
+  // A bare sequence keeps the picked template's label words and drops its other words.
+  const template = rng.uniform() < (options.bareShare ?? 0) ? { ...picked, input: BARE_INPUT } : picked;
   const classes = 2 + rng.int(template.labelWords.length - 1);
   const labels = rng.shuffle([...template.labelWords]).slice(0, classes);
-  const clusterIds = rng.shuffle(world.clusters.map((c) => c.id)).slice(0, classes);
+  const pool = options.mixKnownAndNovel ? novelClusters(world) : world.clusters;
+  const clusterIds = rng.shuffle(pool.map((c) => c.id)).slice(0, classes);
   const shape = options.contextOnlySentence ?? DEFAULT_SENTENCE;
   const demos: Array<{ input: string; label: string; cls: number }> = [];
   for (let i = 0; i < n; i++) {
@@ -195,4 +219,20 @@ export function samplePretrainingSequence(world: World, rng: Rng, options: Pretr
   const q = seen[rng.int(seen.length)];
   demos[n - 1] = { input: formatInput(template, { sentence: sentence(world, world.clusters[clusterIds[q]], rng, shape) }), label: labels[q], cls: q };
   return { demos: demos.map(({ input, label }) => ({ input, label })), contextOnly: true };
+}
+
+/** A sequence of one canonical task: known clusters keep their classes (mixed stream: novel ones are drawn afresh). */
+function canonicalSequence(world: World, rng: Rng, n: number, mixKnownAndNovel: boolean): PretrainingSequence {
+  const id = CANONICAL_TASK_IDS[rng.int(CANONICAL_TASK_IDS.length)];
+  const fixed = syntheticTasks(world).find((t) => t.id === id)!;
+  const mixed = mixKnownAndNovel && id !== 'synthetic-relation3';
+  const task = mixed ? withFreshNovelClasses(world, id, rng.int(2 ** 31)) : fixed;
+  const demos = Array.from({ length: n }, () => {
+    let ex: SyntheticExample;
+    // Without the mixed stream, canonical sequences use known clusters only: novel clusters never get a fixed class.
+    do ex = task.sample(rng);
+    while (!mixed && ex.clusters.some((c) => !world.clusters[c].known));
+    return { input: formatInput(task.template, ex.fields), label: task.template.labelWords[ex.label] };
+  });
+  return { demos, contextOnly: false };
 }

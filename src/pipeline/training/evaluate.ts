@@ -25,7 +25,11 @@ export async function evaluateOnWorld(
   world: World,
   policy: TokenPolicy,
   tokenizer: TextTokenizer,
-  options: { examplesPerTask: number; demos: number; contextOnlyExamples: number; maxTokens: number; seed: number },
+  options: {
+    examplesPerTask: number; demos: number; contextOnlyExamples: number; maxTokens: number; seed: number;
+    /** Draw the context-only probes as the model's stream does (the mixed stream relabels novel clusters only). */
+    mixKnownAndNovel?: boolean;
+  },
 ): Promise<WorldEval> {
   const zsl: Record<string, number> = {};
   const icl: Record<string, number> = {};
@@ -57,7 +61,9 @@ export async function evaluateOnWorld(
   let correct = 0;
   for (let i = 0; i < options.contextOnlyExamples; i++) {
     let seq;
-    do seq = samplePretrainingSequence(world, rng, { contextOnlyShare: 1, minDemos: options.demos, maxDemos: options.demos });
+    do seq = samplePretrainingSequence(world, rng, {
+      contextOnlyShare: 1, minDemos: options.demos, maxDemos: options.demos, mixKnownAndNovel: options.mixKnownAndNovel,
+    });
     while (!seq.contextOnly);
     const query = seq.demos[seq.demos.length - 1];
     const labelWords = [...new Set(seq.demos.map((d) => d.label))];

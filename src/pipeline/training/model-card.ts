@@ -29,6 +29,22 @@ export function worldDescription(world: World): string {
   );
 }
 
+/** How the pretraining stream mixes in-weights and in-context knowledge, and how positions start. */
+export function streamDescription(config: TrainConfig): string {
+  const stream = config.data.mixKnownAndNovel
+    ? 'Mixed stream: the canonical single-sentence sequences mix known clusters (canonical classes) with one novel ' +
+      'cluster per class whose class is drawn afresh for the sequence, as the evaluation tasks do; context-only ' +
+      'sequences relabel novel clusters only. One rule fits every sequence: a known cluster keeps its class, a novel ' +
+      'one takes the class its demonstrations show.'
+    : 'First stream: canonical sequences hold known clusters only; context-only sequences relabel any cluster, known ones included.';
+  const positions =
+    config.model.positionInit === 'sinusoidal'
+      ? ' Position embeddings are learned but start as sinusoids (same scale as the usual random start), so attending ' +
+        'to the last few tokens is easy from the first step.'
+      : '';
+  return stream + positions;
+}
+
 export async function writeModelCard(
   dir: string,
   config: TrainConfig,
@@ -81,6 +97,8 @@ export async function writeModelCard(
       `steps, cosine to ${config.optimizer.minLrRatio} of the peak, weight decay ${config.optimizer.weightDecay}, clip ${config.optimizer.clip}), ` +
       `batch ${config.batchSize} sequences of at most ${config.data.maxTokens} tokens, ${config.optimizer.totalSteps} steps, ` +
       `loss on label tokens only; ${pct(config.data.contextOnlyShare)} of sequences draw their mapping afresh. Seed ${config.seed}.`,
+    '',
+    streamDescription(config),
     '',
     `Training time here: ${(elapsedSeconds / 60).toFixed(1)} minutes (2 CPU cores, ONNX Runtime).`,
     '',

@@ -14,6 +14,8 @@ export const trainConfigSchema = z.strictObject({
     n_head: z.int().positive(),
     n_embd: z.int().positive(),
     n_positions: z.int().positive(),
+    /** Starting values of the (learned) position embeddings; 'sinusoidal' makes recency easy to attend to early. */
+    positionInit: z.enum(['normal', 'sinusoidal']).optional(),
   }),
   world: z.strictObject({
     seed: z.int().nonnegative(),
@@ -29,6 +31,20 @@ export const trainConfigSchema = z.strictObject({
     maxTokens: z.int().positive(),
     /** Shape of context-only sentences; default 1-3 words with a filler 25% of the time. */
     contextOnlySentence: z.strictObject({ maxWords: z.int().positive(), fillerRate: z.number().min(0).max(1) }).optional(),
+    /** The mixed stream (see PretrainingOptions.mixKnownAndNovel); absent means the first recipe. */
+    mixKnownAndNovel: z.boolean().optional(),
+    /** Share of context-only sequences in the bare ' {sentence} {label}' format (default 0). */
+    bareShare: z.number().min(0).max(1).optional(),
+    /**
+     * A curriculum's first phase: for its first `steps` steps these options replace the stream's own (e.g. mostly
+     * bare context-only sequences of one word, where the copying circuit forms early), then the stream proper runs.
+     */
+    firstPhase: z.strictObject({
+      steps: z.int().positive(),
+      contextOnlyShare: z.number().min(0).max(1).optional(),
+      bareShare: z.number().min(0).max(1).optional(),
+      contextOnlySentence: z.strictObject({ maxWords: z.int().positive(), fillerRate: z.number().min(0).max(1) }).optional(),
+    }).optional(),
   }),
   optimizer: z.strictObject({
     peakLr: z.number().positive(),

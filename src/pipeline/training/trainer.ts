@@ -23,6 +23,15 @@ import { learningRate } from './schedule.ts';
 import { writeModelCard } from './model-card.ts';
 import { pretrainingBatch } from './corpus.ts';
 import { type WorldEval, evaluateOnWorld } from './evaluate.ts';
+import { sinusoidalPositions } from './position-init.ts';
+
+/** The data options in force at `step`: the curriculum's first phase overrides the stream's options until it ends. */
+export function dataAt(config: TrainConfig, step: number): TrainConfig['data'] {
+  const first = config.data.firstPhase;
+  if (!first || step >= first.steps) return config.data;
+  const { steps: _steps, ...overrides } = first;
+  return { ...config.data, ...overrides };
+}
 
 export interface CurvePoint {
   step: number;
@@ -150,6 +159,11 @@ export async function trainModel(config: TrainConfig, options: TrainOptions): Pr
   const arch: ArchConfig = gpt2Family.parseConfig(hfConfig, `${config.id} (generated config)`);
   const policy = gpt2Family.tokenPolicy(arch);
   const params = gpt2Family.initParams(arch, config.seed);
+  if (config.model.positionInit === 'sinusoidal') {
+    const random = params.get('embed.positions')!.data as Float32Array;
+    const rms = Math.sqrt(random.reduce((a, x) => a + x * x, 0) / random.length); // keep the normal init's scale
+    params.set('embed.positions', sinusoidalPositions(arch.maxPositions, config.model.n_embd, rms));
+  }
   const model = { family: gpt2Family, config: arch, params };
   const hash = configHash(config);
 
@@ -174,6 +188,7 @@ export async function trainModel(config: TrainConfig, options: TrainOptions): Pr
       examplesPerTask: config.eval.examplesPerTask,
       demos: config.eval.demos,
       contextOnlyExamples: config.eval.contextOnlyExamples,
+      mixKnownAndNovel: config.data.mixKnownAndNovel,
       maxTokens: config.model.n_positions,
       seed: config.seed + 2,
     });
@@ -189,7 +204,7 @@ export async function trainModel(config: TrainConfig, options: TrainOptions): Pr
   try {
     while (step < total) {
       if (options.stopAfter !== undefined && step - startStep >= options.stopAfter) break;
-      const batch = pretrainingBatch(world, dataRng, policy, tokenizer, config.data, config.batchSize, config.data.maxTokens);
+      const batch = pretrainingBatch(world, dataRng, policy, tokenizer, dataAt(config, step), config.batchSize, config.data.maxTokens);
       const result = await session.runGrouped(batch);
       const bad = nonFinite(result);
       if (bad) throw new Error(`step ${step}: ${bad}; lower optimizer.peakLr or raise warmupSteps (the last checkpoint is intact)`);
