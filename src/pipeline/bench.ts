@@ -15,6 +15,8 @@ import { DEFAULT_PRETRAINING } from './tasks/synthetic-tasks.ts';
 import { pretrainingBatch } from './training/corpus.ts';
 import { adamwStep, newAdamWState } from './training/adamw.ts';
 import { protocolBench } from './experiments/bench-protocol.ts';
+import { planBench } from './bench-plan.ts';
+import { weightsCacheBench } from './bench-weights.ts';
 
 export interface BenchLine {
   name: string;
@@ -178,7 +180,11 @@ export async function runBench(): Promise<void> {
   for (const line of await trainingBench(matmul, threads)) print(line);
   for (const line of await embeddedTrainingBench(matmul, threads)) print(line);
   for (const line of await protocolBench(threads)) print(line);
+  for (const line of await weightsCacheBench(threads)) print(line);
   for (const bench of EXTRA_BENCHES) for (const line of await bench(matmul, threads)) print(line);
+  if (process.argv.includes('--no-plan')) return;
+  process.stdout.write('\nwhole commands (skip with `npm run bench -- --no-plan`):\n');
+  for (const line of await planBench(threads)) print(line);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,4 +1,7 @@
 import { describe, it, expect } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Graph, countMatMulFlops } from '../../src/pipeline/engine/graph.ts';
 import { Runner, FeedError, cudaProviderInstalled } from '../../src/pipeline/engine/runner.ts';
 import { float32, float64, int64 } from '../../src/pipeline/engine/tensor.ts';
@@ -68,11 +71,21 @@ describe('graph builder', () => {
     const built = g.build();
     const external = built.externalData.reduce((s, e) => s + e.data.length, 0);
     expect(external).toBeGreaterThan(2 ** 31);
-    const runner = await Runner.create(built, { threads: 1 });
-    const { y } = await runner.run({ idx: int64([n - 1, n - 2], [2]) }, ['y']);
-    expect(Array.from(y.data as Float32Array)).toEqual([3, 4]);
-    await runner.release();
-  }, 120_000);
+    expect(built.externalData.length).toBe(2); // one shard per 1.1 GB weight
+    // From buffers, and from weight files written into a store (the default at this size; see weights-cache.ts).
+    const root = mkdtempSync(join(tmpdir(), 'icl-runner-2gb-'));
+    try {
+      for (const weightsCache of [false, root] as const) {
+        const runner = await Runner.create(built, { threads: 1, weightsCache });
+        expect(runner.weights.kind).toBe(weightsCache === false ? 'memory' : 'files');
+        const { y } = await runner.run({ idx: int64([n - 1, n - 2], [2]) }, ['y']);
+        expect(Array.from(y.data as Float32Array)).toEqual([3, 4]);
+        await runner.release();
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 480_000); // ~60 s on an idle 2-core machine; writing and mapping 2.2 GB twice is slow when the disk is shared
 });
 
 describe('runner feed and fetch validation', () => {

@@ -12,27 +12,15 @@ import { lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promi
 import { join, resolve } from 'node:path';
 import { fsError, syncFolder, writeFileDurably } from '../models/safetensors.ts';
 import { hashFileWithSize, sha256Hex } from './hash.ts';
+import { CACHE_FORMAT, MANIFEST, type Manifest, type ManifestFile } from './layout.ts';
 
-export const MANIFEST = 'manifest.json';
-const FORMAT = 'icl-lab-cache/1';
+export { CACHE_FORMAT, MANIFEST, type Manifest, type ManifestFile, defaultCacheRoot } from './layout.ts';
+
 /** Folder names under the root that are not stages. `hub` is the download cache (tasks/hub-download.ts). */
 const RESERVED = new Set(['tmp', 'hub']);
 const STAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const KEY_RE = /^[0-9a-f]{64}$/;
 const FILE_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/;
-
-export interface ManifestFile {
-  size: number;
-  sha256: string;
-}
-
-export interface Manifest {
-  format: string;
-  stage: string;
-  key: string;
-  files: Record<string, ManifestFile>;
-  meta: unknown;
-}
 
 /** A verified entry: every file matched the manifest when `get` (or `put`) returned it. */
 export interface CacheEntry {
@@ -237,13 +225,13 @@ export class CacheStore {
       return `${MANIFEST} is not valid JSON`;
     }
     if (
-      manifest?.format !== FORMAT ||
+      manifest?.format !== CACHE_FORMAT ||
       manifest.stage !== stage ||
       manifest.key !== key ||
       typeof manifest.files !== 'object' ||
       manifest.files === null
     ) {
-      return `${MANIFEST} does not describe ${stage}/${key} in format ${FORMAT}`;
+      return `${MANIFEST} does not describe ${stage}/${key} in format ${CACHE_FORMAT}`;
     }
     for (const [name, want] of Object.entries(manifest.files)) {
       const p = join(dir, name);
@@ -284,7 +272,7 @@ export class CacheStore {
       throw fsError(err, temp, 'create a temp folder for a cache entry');
     });
     try {
-      const manifest: Manifest = { format: FORMAT, stage, key, files: {}, meta: JSON.parse(metaJson) };
+      const manifest: Manifest = { format: CACHE_FORMAT, stage, key, files: {}, meta: JSON.parse(metaJson) };
       for (const name of Object.keys(files).sort()) {
         const source = files[name];
         const data = typeof source === 'function' ? await source() : source;
@@ -412,9 +400,4 @@ export class CacheStore {
 /** Opens (without creating anything yet) the store at `root`. */
 export function openCache(root: string, options: OpenCacheOptions = {}): CacheStore {
   return new CacheStore(root, options);
-}
-
-/** The default store root: $ICL_LAB_CACHE, else `cache/` under the current (project) folder. */
-export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.ICL_LAB_CACHE || 'cache');
 }

@@ -9,6 +9,8 @@ import * as ort from 'onnxruntime-node';
 import type { BuiltModel } from './graph.ts';
 import type { DType, HostTensor } from './tensor.ts';
 import { formatShape } from './shape.ts';
+import { type WeightsFolder, weightsFolder } from './weights-cache.ts';
+import { defaultCacheRoot } from '../cache/layout.ts';
 
 export type DeviceRequest = 'cpu' | 'cuda' | 'webgpu' | 'auto';
 export const DEVICE_CHOICES: readonly DeviceRequest[] = ['cpu', 'cuda', 'webgpu', 'auto'];
@@ -17,9 +19,25 @@ export interface RunnerOptions {
   device?: DeviceRequest;
   /** Intra-op threads; defaults to every core. */
   threads?: number;
-  /** Where to report a device fallback under `auto` (default: stderr). */
+  /** Where to report a device fallback under `auto` or a weights cache problem (default: stderr). */
   log?: (message: string) => void;
+  /**
+   * Result-store root whose `onnx/` entries hold weight files for sessions (see weights-cache.ts), or false. A graph
+   * whose external data reaches `weightsCacheMinBytes` has it written there once (content-addressed) and the session
+   * is created from those files, which ONNX Runtime maps instead of copying buffers handed to it (seconds per
+   * gigabyte); what remains is hashing the weights for the key (~0.7 s/GB) and ONNX Runtime's own load-time work
+   * (MatMul weight prepacking, constant folding). Default: the store root ($ICL_LAB_CACHE, else ./cache). false:
+   * always from memory. Outputs are the same bit for bit either way.
+   */
+  weightsCache?: string | false;
+  /** External data size from which the weights cache is used (default 64 MiB; smaller graphs load fast anyway). */
+  weightsCacheMinBytes?: number;
 }
+
+/** Where a session's weights were loaded from. */
+export type WeightsSource = { kind: 'memory' } | { kind: 'files'; dir: string; reused: boolean };
+
+const WEIGHTS_CACHE_MIN_BYTES = 64 * 2 ** 20;
 
 export class FeedError extends Error {}
 
@@ -49,20 +67,70 @@ async function createOrtSession(
   model: BuiltModel,
   provider: 'cpu' | 'cuda' | 'webgpu',
   threads: number,
+  folder: string | undefined,
 ): Promise<ort.InferenceSession> {
   if (provider === 'cuda' && !cudaProviderInstalled()) throw new Error(INSTALL_HINT.cuda);
+  const common: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  };
   try {
-    return await ort.InferenceSession.create(model.bytes, {
-      executionProviders: [provider],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      externalData: model.externalData.map((e) => ({ path: e.path, data: e.data })),
-    });
+    // From files: the model bytes stay in memory (they are small) and external data locations resolve in `folder`.
+    return await ort.InferenceSession.create(
+      model.bytes,
+      folder === undefined
+        ? { ...common, externalData: model.externalData.map((e) => ({ path: e.path, data: e.data })) }
+        : { ...common, extra: { session: { model_external_initializers_file_folder_path: folder } } },
+    );
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     if (provider === 'cpu') throw new Error(`ONNX Runtime could not load the graph: ${reason}`);
     throw new Error(`${INSTALL_HINT[provider]} (ONNX Runtime said: ${reason})`);
+  }
+}
+
+/** The weights cache entry a session is created from, or undefined for memory (small graphs, opted out, or a problem). */
+async function weightsFiles(model: BuiltModel, options: RunnerOptions, log: (m: string) => void): Promise<WeightsFolder | undefined> {
+  const root = options.weightsCache ?? defaultCacheRoot();
+  if (root === false) return undefined;
+  const bytes = model.externalData.reduce((s, e) => s + e.data.byteLength, 0);
+  if (bytes === 0 || bytes < (options.weightsCacheMinBytes ?? WEIGHTS_CACHE_MIN_BYTES)) return undefined;
+  try {
+    return await weightsFolder(model.externalData, root, log);
+  } catch (err) {
+    // A read-only or full disk must not stop a run: it only loses the faster load.
+    log(`weights cache under ${root} unusable (${err instanceof Error ? err.message : String(err)}); loading the weights from memory`);
+    return undefined;
+  }
+}
+
+/** A session from the weights cache entry when there is one; from memory when there is none or it vanished meanwhile. */
+async function createSession(
+  model: BuiltModel,
+  provider: 'cpu' | 'cuda' | 'webgpu',
+  threads: number,
+  files: WeightsFolder | undefined,
+  log: (m: string) => void,
+): Promise<{ session: ort.InferenceSession; weights: WeightsSource }> {
+  if (!files) return { session: await createOrtSession(model, provider, threads, undefined), weights: { kind: 'memory' } };
+  try {
+    const session = await createOrtSession(model, provider, threads, files.dir);
+    return { session, weights: { kind: 'files', dir: files.dir, reused: files.reused } };
+  } catch (err) {
+    // The entry may have been removed or replaced since it was checked (a `cache gc`, another process replacing a
+    // damaged copy). Still intact: once more from it, in case it was replaced meanwhile; a second failure is the
+    // graph's or the provider's, and loading from memory would fail the same way. Gone or damaged: from memory.
+    const now = await files.recheck();
+    if (now === 'ok') {
+      const session = await createOrtSession(model, provider, threads, files.dir).catch(() => {
+        throw err;
+      });
+      return { session, weights: { kind: 'files', dir: files.dir, reused: files.reused } };
+    }
+    log(`weights cache entry ${files.dir} changed while loading (${now}); loading the weights from memory`);
+    return { session: await createOrtSession(model, provider, threads, undefined), weights: { kind: 'memory' } };
   }
 }
 
@@ -72,9 +140,16 @@ export class Runner {
   private readonly initializerNames: ReadonlySet<string>;
   private readonly session: ort.InferenceSession;
   readonly device: 'cpu' | 'cuda' | 'webgpu';
+  /** Where the baked weights were loaded from (see RunnerOptions.weightsCache). */
+  readonly weights: WeightsSource;
 
-  private constructor(session: ort.InferenceSession, model: BuiltModel, device: 'cpu' | 'cuda' | 'webgpu') {
-    this.session = session;
+  private constructor(
+    created: { session: ort.InferenceSession; weights: WeightsSource },
+    model: BuiltModel,
+    device: 'cpu' | 'cuda' | 'webgpu',
+  ) {
+    this.session = created.session;
+    this.weights = created.weights;
     this.device = device;
     this.inputs = new Map(model.inputs.map((i) => [i.name, { dtype: i.dtype, rank: i.shape.length }]));
     this.outputNames = model.outputs.map((o) => o.name);
@@ -88,19 +163,21 @@ export class Runner {
     }
     const threads = options.threads ?? os.availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
-    if (request !== 'auto') return new Runner(await createOrtSession(model, request, threads), model, request);
-    // Only `auto` may fall back, and it says so.
     const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+    const files = await weightsFiles(model, options, log);
+    const create = (provider: 'cpu' | 'cuda' | 'webgpu') => createSession(model, provider, threads, files, log);
+    if (request !== 'auto') return new Runner(await create(request), model, request);
+    // Only `auto` may fall back, and it says so.
     const reasons: string[] = [];
     for (const provider of ['cuda', 'webgpu'] as const) {
       try {
-        return new Runner(await createOrtSession(model, provider, threads), model, provider);
+        return new Runner(await create(provider), model, provider);
       } catch (err) {
         reasons.push(`${provider}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
     log(`--device auto: no GPU provider could start, running on CPU.\n  ${reasons.join('\n  ')}`);
-    return new Runner(await createOrtSession(model, 'cpu', threads), model, 'cpu');
+    return new Runner(await create('cpu'), model, 'cpu');
   }
 
   /** Check feeds and fetches against the graph, then run. Returned tensors are copied out of ONNX Runtime. */
