@@ -12,6 +12,7 @@ import { runCommand } from './commands/run.ts';
 import { modelsCommand } from './commands/models.ts';
 import { FeedError } from './engine/runner.ts';
 import { ModelFileError } from './models/safetensors.ts';
+import { MemoryLimitError } from './models/footprint.ts';
 import { PlanError } from './experiments/plan.ts';
 import { LabelWordError } from './tasks/label-words.ts';
 import { TaskFileError } from './tasks/user-task.ts';
@@ -24,7 +25,7 @@ import { TrainConfigError } from './training/train-config.ts';
 /** Errors that describe bad input in words meant for the user: printed without a stack trace. */
 const USER_FACING_ERRORS = [
   UsageError, ModelFileError, FeedError, PlanError, LabelWordError, TaskFileError, MetricsSchemaError, DiffSpecError,
-  ModelCardError, ResultsError, TrainConfigError,
+  ModelCardError, ResultsError, TrainConfigError, MemoryLimitError,
 ];
 
 export const COMMANDS: Command[] = [runCommand, inspectCommand, finetuneCommand, trainCommand, diffCommand, cacheCommand, modelsCommand];

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalJson, hashFile, hashSourceFiles, sha256Hex, stageKey } from '../../src/pipeline/cache/hash.ts';
 import { openCache } from '../../src/pipeline/cache/store.ts';
-import { main } from '../../src/pipeline/cli.ts';
-import { vi } from 'vitest';
+import { lab } from '../helpers/cli.ts';
 
 async function tempRoot(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'icl-lab-cache-'));
@@ -220,18 +219,6 @@ describe('cache store', () => {
 });
 
 describe('lab cache', () => {
-  async function lab(args: string[]) {
-    const out: string[] = [];
-    const err: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-    vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-    try {
-      return { code: await main(args), stdout: out.join(''), stderr: err.join('') };
-    } finally {
-      vi.restoreAllMocks();
-    }
-  }
-
   it('status, verify and gc through the CLI', async () => {
     const root = await tempRoot();
     const store = openCache(root, collecting());

@@ -1,6 +1,6 @@
 // Writes tiny GPT-2 model folders (config.json, model.safetensors, tokenizer.json) for command-level tests.
 
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, open, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeHfModelFolder } from '../../src/pipeline/models/hf-folder.ts';
@@ -24,4 +24,19 @@ export async function writeTinyGpt2Folder(dir: string, options: TinyGpt2Options 
     tokenizerConfig: { bos_token: '<|endoftext|>', eos_token: '<|endoftext|>' },
   });
   return tiny;
+}
+
+/**
+ * Cuts a safetensors file after its header: the header (names, dtypes, shapes) still reads, the tensor data is gone,
+ * so any reader of the weights fails (the loader says the file is truncated).
+ */
+export async function cutAfterHeader(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  const head = new Uint8Array(8);
+  try {
+    await handle.read(head, 0, 8, 0);
+  } finally {
+    await handle.close();
+  }
+  await truncate(file, 8 + Number(new DataView(head.buffer).getBigUint64(0, true)));
 }

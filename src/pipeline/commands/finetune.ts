@@ -12,7 +12,8 @@ import { modelFromFolder } from '../models/registry.ts';
 import { type SafetensorsDtype, type TensorToWrite, writeSafetensors } from '../models/safetensors.ts';
 import { encodeSequence } from '../models/tokens.ts';
 import { TrainingSession, nonFinite, sgdStep } from '../models/training.ts';
-import { DEVICE_OPTION, THREADS_OPTION, parseDevice, parseThreads } from './common.ts';
+import { checkMemoryBeforeLoading } from '../models/footprint.ts';
+import { DEVICE_OPTION, MAX_MEMORY_OPTION, THREADS_OPTION, parseDevice, parseMaxMemory, parseThreads } from './common.ts';
 
 export type TrainedParams = 'kv' | 'all';
 export type OutputDtype = 'F32' | 'F16' | 'BF16' | 'input';
@@ -30,6 +31,8 @@ export interface FinetuneOptions {
   recordQueries?: string;
   device?: DeviceRequest;
   threads?: number;
+  /** Refuse the model before loading when the memory estimate exceeds this (default: the memory available now). */
+  maxMemoryBytes?: number;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
 }
@@ -58,6 +61,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
   const texts = await readJsonlTexts(o.dataFile);
 
+  // Byte-level tokenizers give at most one token per UTF-8 byte; +2 for BOS and a prefix-space token.
+  const longest = Math.max(...texts.map((t) => Buffer.byteLength(t, 'utf8'))) + 2;
+  await checkMemoryBeforeLoading(o.modelDir, {
+    label: o.modelDir, command: 'finetune',
+    workload: { kind: 'finetune', tokens: longest, lines: texts.length, params, recordQueries: o.recordQueries !== undefined },
+    device: o.device, threads: o.threads, maxMemoryBytes: o.maxMemoryBytes, log,
+  });
   const folder = await readHfModelFolder(o.modelDir);
   const model = modelFromFolder(folder);
   const { config, family } = model;
@@ -197,7 +207,7 @@ export const finetuneCommand: Command = {
   summary: 'Finetune a model with plain SGD, one step per line of a JSONL file (the paper\'s FT setting)',
   usage:
     'finetune --model DIR --data FILE.jsonl --lr LR --out DIR [--params kv|all] [--dtype F32|F16|BF16|input] ' +
-    '[--record-queries FILE.safetensors] [--device cpu] [--threads N]',
+    '[--record-queries FILE.safetensors] [--device cpu] [--threads N] [--max-memory GB]',
   options: {
     model: { type: 'string', valueName: 'DIR', description: 'Hugging Face-format model folder (never modified)' },
     data: { type: 'string', valueName: 'FILE', description: 'JSONL training data: one {"text": "..."} per line, one SGD step each, in order' },
@@ -208,8 +218,12 @@ export const finetuneCommand: Command = {
     'record-queries': { type: 'string', valueName: 'FILE', description: 'Also write each step\'s per-layer query vectors (.safetensors)' },
     device: DEVICE_OPTION,
     threads: THREADS_OPTION,
+    'max-memory': MAX_MEMORY_OPTION,
   },
   details: [
+    'Before the weights are read, prints the parameter count and an estimate of peak memory and time; refuses a',
+    'model whose estimate exceeds the memory available (or --max-memory).',
+    '',
     'Each line is tokenised with the model family\'s BOS policy; its loss is the mean next-token negative',
     'log-likelihood over all of its targets; batch 1, momentum 0, weight decay 0, no clipping (Dai et al. 2023, FT).',
     'With --params kv only the K/V projection weights and biases change (for GPT-2: the K/V columns of c_attn;',
@@ -245,6 +259,7 @@ export const finetuneCommand: Command = {
       recordQueries: typeof recordQueries === 'string' ? recordQueries : undefined,
       device: parseDevice(values.device),
       threads: parseThreads(values.threads),
+      maxMemoryBytes: parseMaxMemory(values['max-memory']),
     });
     process.stdout.write(
       `finetuned ${params === 'kv' ? 'K/V projections' : 'all parameters'} on ${losses.length} lines (lr ${lr}); ` +

@@ -8,20 +8,25 @@ import { ModelSession } from '../models/forward.ts';
 import { loadModel } from '../models/registry.ts';
 import { writeSafetensors, type TensorInput } from '../models/safetensors.ts';
 import { encodeSequence } from '../models/tokens.ts';
-import { DEVICE_OPTION, THREADS_OPTION, parseDevice, parseThreads } from './common.ts';
+import { checkMemoryBeforeLoading } from '../models/footprint.ts';
+import { DEVICE_OPTION, MAX_MEMORY_OPTION, THREADS_OPTION, parseDevice, parseMaxMemory, parseThreads } from './common.ts';
 
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'Run a model on a text and write its logits and captured activations as safetensors',
-  usage: 'inspect --model DIR --text TEXT --out FILE.safetensors [--device cpu] [--threads N]',
+  usage: 'inspect --model DIR --text TEXT --out FILE.safetensors [--device cpu] [--threads N] [--max-memory GB]',
   options: {
     model: { type: 'string', valueName: 'DIR', description: 'Hugging Face-format model folder (config.json, model.safetensors, tokenizer.json)' },
     text: { type: 'string', valueName: 'TEXT', description: 'Input text (tokenised with the family\'s BOS policy)' },
     out: { type: 'string', valueName: 'FILE', description: 'Output .safetensors file' },
     device: DEVICE_OPTION,
     threads: THREADS_OPTION,
+    'max-memory': MAX_MEMORY_OPTION,
   },
   details: [
+    'Before the weights are read, prints the parameter count and an estimate of peak memory and time; refuses a',
+    'model whose estimate exceeds the memory available (or --max-memory).',
+    '',
     'Tensors written (no batch dimension; T tokens, d model width, H heads):',
     '  input_ids [T] (I64); logits [T, vocab] (F32)',
     '  blocks.{l}.attn.q [T, d]          query projection incl. bias, before 1/sqrt(head_dim) scaling',
@@ -36,6 +41,11 @@ export const inspectCommand: Command = {
     if (!out.endsWith('.safetensors')) throw new UsageError(`--out must name a .safetensors file, got "${out}"`);
     const device: DeviceRequest = parseDevice(values.device);
     const threads = parseThreads(values.threads);
+    // Byte-level tokenizers give at most one token per UTF-8 byte; +2 for BOS and a prefix-space token.
+    await checkMemoryBeforeLoading(modelDir, {
+      label: modelDir, command: 'inspect', workload: { kind: 'inspect', tokens: Buffer.byteLength(text, 'utf8') + 2 },
+      device, threads, maxMemoryBytes: parseMaxMemory(values['max-memory']), log: (line) => process.stderr.write(`${line}\n`),
+    });
     const model = await loadModel(modelDir);
     const ids = encodeSequence(model, text);
     if (ids.length === 0) throw new UsageError('--text gave no tokens; give a non-empty text');

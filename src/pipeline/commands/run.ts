@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { type Command, UsageError } from './command.ts';
-import { DEVICE_OPTION, THREADS_OPTION, parseDevice, parseThreads } from './common.ts';
+import { DEVICE_OPTION, MAX_MEMORY_OPTION, THREADS_OPTION, parseDevice, parseMaxMemory, parseThreads } from './common.ts';
 import { DEFAULT_PLAN_PATH, loadPlan } from '../experiments/plan.ts';
 import { runPlan } from '../experiments/run-plan.ts';
 
@@ -15,7 +15,7 @@ const pct = (r: { value: number | null }) => (r.value === null ? '   —' : `${(
 export const runCommand: Command = {
   name: 'run',
   summary: 'Run an experiment plan and publish its results for the report (cached: reruns compute only what changed)',
-  usage: 'run [--plan FILE] [--models A,B] [--tasks T,U] [--seeds 1,2] [--limit N] [--fresh] [--dry-run] [--device cpu] [--threads N]',
+  usage: 'run [--plan FILE] [--models A,B] [--tasks T,U] [--seeds 1,2] [--limit N] [--fresh] [--dry-run] [--device cpu] [--threads N] [--max-memory GB]',
   options: {
     plan: { type: 'string', valueName: 'FILE', description: `Experiment plan (default: ${DEFAULT_PLAN_PATH})` },
     models: { type: 'string', valueName: 'A,B', description: 'Only these models of the plan' },
@@ -28,10 +28,14 @@ export const runCommand: Command = {
     'dry-run': { type: 'boolean', description: 'List the runs, cached or to compute, with a time estimate, and stop' },
     device: DEVICE_OPTION,
     threads: THREADS_OPTION,
+    'max-memory': MAX_MEMORY_OPTION,
   },
   details: [
     'Each (model, task, seed) is one cache entry, keyed by the hash of the model weights, the task data, the plan',
     'settings and the protocol\'s source files; a run killed at any point resumes with the entries it had not finished.',
+    'A model is loaded only when one of its runs must be computed; before that, a line gives its parameter count and',
+    'an estimate of peak memory and time, and a model whose estimate exceeds the memory available (or --max-memory)',
+    'is refused with what to do.',
     `Without --plan and without ${DEFAULT_PLAN_PATH}, there is nothing to run and the command says so (exit 0).`,
   ].join('\n'),
   async run(values) {
@@ -70,6 +74,7 @@ export const runCommand: Command = {
       fresh: values.fresh === true,
       dryRun: values['dry-run'] === true,
       runner: { device: parseDevice(values.device), threads: parseThreads(values.threads) },
+      maxMemoryBytes: parseMaxMemory(values['max-memory']),
       log: (line) => process.stderr.write(`${line}\n`),
     });
     if (values['dry-run'] === true) {
