@@ -1,11 +1,14 @@
 // Everything the pages read, loaded once per build: the results directory (env ICL_LAB_RESULTS, default
 // cache/results), model cards (content/models/<id>/card.json; env ICL_LAB_MODELS overrides the folder) and what is derived from them (summary, diffs).
 // Every file is validated by the loaders in src/pipeline/report/results.ts; a bad file fails the build naming it.
+// Provenance manifests beside the results, and whether each model's inputs are in this checkout (frozen or not), come
+// from src/pipeline/experiments/provenance.ts; the hub cache is only looked at, never downloaded into.
 
 import * as path from 'node:path';
 import type { TaskMeta } from '../pipeline/metrics/examples-schema.ts';
 import { type DiffResult, diffSelections } from '../pipeline/report/diff.ts';
 import type { ModelCard } from '../pipeline/report/model-card.ts';
+import { type ModelProvenance, type PublishedProvenance, modelProvenance, readPublishedProvenance } from '../pipeline/experiments/provenance.ts';
 import { type PaperTask, paperTaskOf } from '../pipeline/report/paper.ts';
 import { DEFAULT_MODELS_DIR, type Run, checkCards, loadModelCards, loadResults, resultsDir } from '../pipeline/report/results.ts';
 import { type ReportSummary, summarize } from '../pipeline/report/summary.ts';
@@ -45,11 +48,14 @@ export interface SiteData {
   tasks: TaskInfo[];
   cardsWithoutResults: string[];
   summary: ReportSummary;
+  /** Every provenance manifest in the results directory. */
+  provenance: PublishedProvenance[];
   pairs: PairInfo[];
   diff(slug: string): DiffResult;
 }
 
 let cached: SiteData | null = null;
+let provenanceCached: Promise<Map<string, ModelProvenance>> | null = null;
 
 export function pairSlug(a: string, b: string): string {
   return `${a}--vs--${b}`;
@@ -111,10 +117,23 @@ export function siteData(): SiteData {
     tasks,
     cardsWithoutResults: [...cards.keys()].filter((id) => !results.models.includes(id)).sort(),
     summary: summarize(results.runs),
+    provenance: readPublishedProvenance(dir),
     pairs,
     diff,
   };
   return cached;
+}
+
+/**
+ * Per model with results: its manifests and whether its inputs are here ('frozen' when not; see
+ * experiments/provenance.ts). Looked up once per build.
+ */
+export function siteProvenance(): Promise<Map<string, ModelProvenance>> {
+  if (!provenanceCached) {
+    const d = siteData();
+    provenanceCached = modelProvenance(d.provenance, d.models.map((m) => m.id), { root: process.cwd() });
+  }
+  return provenanceCached;
 }
 
 /** Site-relative URL (with the configured base path). */
@@ -128,6 +147,7 @@ export function url(p: string): string {
 export const dataUrl = {
   run: (r: { metricsFile: string }) => url(`data/results/${r.metricsFile}`),
   examples: (r: { examplesFile: string | null }) => (r.examplesFile ? url(`data/results/${r.examplesFile}`) : null),
+  provenance: (p: { file: string }) => url(`data/results/${p.file}`),
   summary: () => url('data/summary.json'),
   paper: () => url('data/paper.json'),
   diff: (slug: string) => url(`data/diff/${slug}.json`),

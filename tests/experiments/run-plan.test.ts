@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gpt2Family } from '../../src/pipeline/models/gpt2.ts';
 import { writeHfModelFolder } from '../../src/pipeline/models/hf-folder.ts';
@@ -10,8 +10,9 @@ import { parsePlan } from '../../src/pipeline/experiments/plan.ts';
 import { ACTIVATIONS_FILE, protocolCodeHash, recordsFromActivations, runPlan } from '../../src/pipeline/experiments/run-plan.ts';
 import { moduleClosure } from '../../src/pipeline/cache/index.ts';
 import { readSafetensors } from '../../src/pipeline/models/safetensors.ts';
+import { MemoryLimitError } from '../../src/pipeline/models/footprint.ts';
 import { loadResults } from '../../src/pipeline/report/results.ts';
-import { tempDir } from '../helpers/model-folder.ts';
+import { cutAfterHeader, tempDir } from '../helpers/model-folder.ts';
 
 /** A tiny GPT-2 on the synthetic world's tokenizer, as a model folder. */
 async function writeWorldModel(dir: string): Promise<void> {
@@ -148,6 +149,7 @@ describe('lab run', () => {
     const summaries = await runPlan({ plan, cacheRoot: join(root, 'c7'), resultsDir: join(root, 'r1'), log: (l) => lines.push(l) });
     expect(summaries.map((s) => s.frozen)).toEqual([true]);
     expect(lines.join('\n')).toMatch(/frozen: tiny: its published results are kept as they are \(1 runs[\s\S]*Provide it to recompute them/);
+    expect(lines.join('\n')).toMatch(/Provide it to recompute them: the model folder \S+ \(config\.json, tokenizer\.json and its safetensors weights, weights hash [0-9a-f]{12}\), and the plan plan\.json, which is not in this checkout; then `npm run lab -- run --plan plan\.json --models tiny`\./);
     expect(await snapshot(join(root, 'r1'))).toEqual(before);
   });
 
@@ -159,6 +161,27 @@ describe('lab run', () => {
     }
     expect(names.some((n) => n.startsWith('commands/'))).toBe(false);
     expect(await protocolCodeHash()).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses a model whose memory estimate exceeds the limit before reading its weights; --dry-run only says so', async () => {
+    // The model's folder with the tensor data cut off after the safetensors header: reading the weights would fail.
+    const cut = join(root, 'cut');
+    await mkdir(cut);
+    for (const f of await readdir(modelDir)) await copyFile(join(modelDir, f), join(cut, f));
+    await cutAfterHeader(join(cut, 'model.safetensors'));
+    const plan = parsePlan(planJson(cut, [1]), 'plan.json');
+    const lines: string[] = [];
+    const o = { plan, cacheRoot: join(root, 'c10'), resultsDir: join(root, 'r10'), maxMemoryBytes: 1e6, log: (l: string) => lines.push(l) };
+    const refused = runPlan(o);
+    await expect(refused).rejects.toThrow(MemoryLimitError);
+    await expect(refused).rejects.toThrow(/^tiny: not loaded: `lab run` with this model would need about [\d.]+ [MG]B[\s\S]*more than the 1 MB[\s\S]*fewer test examples \(--limit N/);
+    expect(lines[0]).toMatch(/^estimate for tiny: [\d.]+k parameters, .* whole run [\d.]+ [MG]B; ~.* per test example, ~.* per task and seed/);
+    expect(existsSync(join(root, 'r10'))).toBe(false);
+    const dry = await runPlan({ ...o, dryRun: true, log: (l: string) => lines.push(l) });
+    expect(dry.map((r) => r.cached)).toEqual([false]);
+    expect(lines.join('\n')).toMatch(/dry run: a real run would refuse this model: tiny: not loaded/);
+    // With room enough, the same run reads the weights and fails on the missing data: the refusal came first.
+    await expect(runPlan({ ...o, maxMemoryBytes: 1e12 })).rejects.toThrow(/model\.safetensors: .*truncated/);
   });
 
   it('says which plan entries are unknown', async () => {

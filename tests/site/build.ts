@@ -19,7 +19,8 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-export function buildSite(opts: { results: string; models?: string; base: string; outDir: string }): BuildResult {
+/** Hub models are looked for in `hubCache` (default: an empty folder beside the results), never in the user's HF cache. */
+export function buildSite(opts: { results: string; models?: string; base: string; outDir: string; hubCache?: string }): BuildResult {
   const r = spawnSync(path.join(ROOT, 'node_modules/.bin/astro'), ['build', '--outDir', opts.outDir], {
     cwd: ROOT,
     encoding: 'utf8',
@@ -28,6 +29,7 @@ export function buildSite(opts: { results: string; models?: string; base: string
       ICL_LAB_RESULTS: opts.results,
       ICL_LAB_MODELS: opts.models ?? path.join(opts.results, '__no_models__'),
       ICL_LAB_BASE: opts.base,
+      HF_HUB_CACHE: opts.hubCache ?? path.join(opts.results, '__no_hub_cache__'),
       ASTRO_TELEMETRY_DISABLED: '1',
     },
     timeout: 120_000,

@@ -1,8 +1,9 @@
 // Builds the report site from fixture results under a sub-path, serves it as plain static files and drives it in
 // headless Chromium: every page loads without console errors, internal links resolve, each figure's mark count
 // equals its data rows, every number on the report and diff pages carries its JSON key and equals the JSON, dataset
-// text with a script tag shows as text. Also: an empty results directory builds and says so; bad data fails the build
-// naming the file. Screenshots go to test-artifacts/site/ (git-ignored).
+// text with a script tag shows as text, model and task pages show each run's provenance and mark a model whose inputs
+// are absent (a hub model not in the HF cache) as frozen. Also: an empty results directory builds and says so; bad data
+// fails the build naming the file. Screenshots go to test-artifacts/site/ (git-ignored).
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,7 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { type NumFormat, formatNumber } from '../../src/pipeline/report/format.ts';
 import { CHROMIUM, CHROMIUM_ARGS, browserTestsEnabled } from './browser.ts';
 import { ROOT, buildSite } from './build.ts';
-import { FIXTURE_MODELS, XSS_TEXT, writeFixtureResults } from './fixtures.ts';
+import { FIXTURE_HUB_ID, FIXTURE_MODELS, XSS_TEXT, writeFixtureResults } from './fixtures.ts';
 import { type StaticServer, serveStatic } from './serve.ts';
 
 const BASE = '/some/sub/path/';
@@ -215,7 +216,40 @@ describe('report site in headless Chromium, served from a sub-path', () => {
         else resources.add(target);
       }
       figuresChecked += await checkFigures(page, rel || 'report');
-      if (rel === '' || rel.startsWith('diff/')) numbersChecked += await checkNumbers(page, rel || 'report');
+      if (rel === '' || rel.startsWith('diff/') || /^models\/.+\/$/.test(rel)) numbersChecked += await checkNumbers(page, rel || 'report');
+      if (/^(models|tasks)\/.+\/$/.test(rel)) {
+        // Provenance: one block per model (a model page: its own), its runs' manifests, frozen where inputs are absent.
+        const blocks = await page.$$eval('section.provenance', (ss) => ss.map((s) => {
+          const badge = s.querySelector<HTMLElement>('.frozen-note .frozen-badge');
+          return { model: (s as HTMLElement).dataset.model, status: (s as HTMLElement).dataset.status, text: s.textContent ?? '', badge: badge ? badge.offsetHeight > 0 : null, rows: s.querySelectorAll('tbody tr').length };
+        }));
+        const want: Record<string, { status: string; rows: number; task: number }> = {
+          'tiny-a': { status: 'present', rows: 2, task: 1 }, 'tiny-b': { status: 'unrecorded', rows: 0, task: 0 }, 'tiny-c': { status: 'frozen', rows: 3, task: 2 },
+        };
+        const onPage = rel.startsWith('models/') ? [rel.split('/')[1]] : FIXTURE_MODELS.map((m) => m.id);
+        expect(blocks.map((b) => b.model), rel).toEqual(onPage);
+        for (const b of blocks) {
+          const w = want[b.model ?? ''];
+          expect(b.status, `${rel}: ${b.model}`).toBe(w.status);
+          expect(b.rows, `${rel}: ${b.model}`).toBe(rel === 'tasks/sst2/' ? w.task : rel.startsWith('models/') ? w.rows : b.rows);
+          expect(b.badge, `${rel}: ${b.model} frozen badge`).toBe(w.status === 'frozen' ? true : null);
+          if (w.status === 'frozen') {
+            expect(b.text).toContain(`the weights of ${FIXTURE_HUB_ID} at revision main`);
+            expect(b.text).toContain(`npm run lab -- run --models ${FIXTURE_HUB_ID}`);
+          }
+          if (w.status === 'unrecorded') expect(b.text).toContain('No provenance manifest');
+          if (w.status === 'present') expect(b.text).toContain('which is in this checkout');
+        }
+        if (rel === 'models/tiny-c/') {
+          expect(await page.isVisible('h1 .frozen-badge')).toBe(true);
+          const cells = await page.$$eval('section.provenance tbody tr:first-child td', (tds) => tds.map((td) => td.textContent?.trim()));
+          expect(cells).toEqual([expect.any(String), 'bbbbbbbbbbbb', 'icl-lab 0.0.1', '0123456789', 'cpu', 'not recorded', '1.3', '2026-01-02 03:04 UTC']);
+          await page.screenshot({ path: path.join(ARTIFACTS, 'model-frozen.png'), fullPage: true });
+        }
+      }
+      if (rel === 'models/') {
+        expect(await page.$$eval('.link-list .frozen-badge', (as) => as.map((a) => a.getAttribute('href')))).toEqual([`${BASE}models/tiny-c/#provenance`]);
+      }
       if (rel === 'tasks/sst2/') {
         // The dataset text with a script tag is shown as text, in the explorer table.
         const cells = await page.$$eval('td.ex-text', (tds) => tds.map((td) => td.textContent));

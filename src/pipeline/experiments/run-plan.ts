@@ -12,6 +12,7 @@ import type { RunnerOptions } from '../engine/runner.ts';
 import { type NullModelKind, nullTwin } from '../models/family.ts';
 import { loadModel, type LoadedModel } from '../models/registry.ts';
 import { resolveHubModel } from '../models/hub.ts';
+import { MemoryLimitError, type RunWorkload, checkMemoryBeforeLoading } from '../models/footprint.ts';
 import { type SafetensorsFile, encodeSafetensors, writeFileAtomically } from '../models/safetensors.ts';
 import type { AnalysisPosition, MetricsRecord } from '../metrics/schema.ts';
 import { loadTask } from '../tasks/registry.ts';
@@ -21,6 +22,8 @@ import { type Task, taskDataHash } from '../tasks/task.ts';
 import type { Plan, PlanModel, PlanTask } from './plan.ts';
 import { type ProtocolModel, type ProtocolResult, runProtocol } from './protocol.ts';
 import { activationTensors, readActivationsMeta, resultFromActivations } from './activations.ts';
+import { type Provenance, provenanceName, readProvenanceFile, recomputeHint, rootRelative } from './provenance.ts';
+export type { Provenance } from './provenance.ts';
 import { type RecordInputs, type Similarities, examplesFile, metricsRecord, similarities } from './record.ts';
 
 /** Modules whose code (with everything they import) is a run's code version: a change to any recomputes it. */
@@ -53,6 +56,8 @@ export interface RunPlanOptions {
   fresh?: boolean;
   dryRun?: boolean;
   runner?: RunnerOptions;
+  /** Refuse a model before loading when its memory estimate exceeds this (default: the memory available now). */
+  maxMemoryBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -87,25 +92,6 @@ async function removeStaleTemps(dir: string): Promise<void> {
   }
 }
 
-
-/** Where a run came from: kept beside its results, never part of its cache key. */
-export interface Provenance {
-  provenanceVersion: 1;
-  inputsHash: string;
-  model: { id: string; source: PlanModel['source']; weightsHash: string };
-  task: { id: string; dataHash: string };
-  seed: number;
-  plan: string;
-  producer: string;
-  gitCommit: string | null;
-  device: string;
-  threads: number | null;
-  node: string;
-  /** Seconds the protocol took when this result was computed (not when it was read from the cache). */
-  wallSeconds: number;
-  createdAt: string;
-}
-
 const PRODUCER = `icl-lab ${JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version}`;
 
 function gitCommit(): string | null {
@@ -115,8 +101,6 @@ function gitCommit(): string | null {
     return null;
   }
 }
-
-const provenanceName = (seed: number) => `seed-${seed}.provenance.json`;
 
 /**
  * A model whose inputs are not here (a hub model offline, a missing folder) but whose results are published for every
@@ -128,7 +112,7 @@ async function frozenRuns(resultsDir: string, modelId: string, tasks: PlanTask[]
     for (const seed of seeds) {
       const file = join(resultsDir, modelId, t.id, provenanceName(seed));
       if (!existsSync(file)) return undefined;
-      found.push(JSON.parse(readFileSync(file, 'utf8')) as Provenance);
+      found.push(readProvenanceFile(file));
     }
   }
   return found;
@@ -208,7 +192,9 @@ async function computeRun(job: RunJob, o: RunPlanOptions, tests: Task['eval']): 
   const log = o.log ?? (() => {});
   const model = asProtocolModel(job.model.id, job.loaded);
   const selection = selectionExamples(job.task.train, { demoSeeds: plan.seeds, k: job.k, n: plan.lrSelection.examples });
-  const base = { seed: job.seed, k: job.k, positions: plan.analysisPositions, tests, selection, lrGrid: plan.lrGrid, runner: o.runner, log };
+  // Sessions of hub-size models load their weights from files written once into this run's store (weights-cache.ts).
+  const runner = { weightsCache: o.cacheRoot, ...o.runner };
+  const base = { seed: job.seed, k: job.k, positions: plan.analysisPositions, tests, selection, lrGrid: plan.lrGrid, runner, log };
   const result = await runProtocol(model, job.task, base);
   const nullResults = new Map<NullModelKind, ProtocolResult>();
   for (const kind of plan.nullModels) {
@@ -275,15 +261,40 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
       const frozen = await frozenRuns(o.resultsDir, m.id, tasks, seeds);
       if (!frozen) throw err;
       const source = m.source.kind === 'hub' ? `hub model ${m.source.id}` : `the folder ${m.source.dir}`;
+      const hint = recomputeHint(frozen[0]);
       log(
         `frozen: ${m.id}: its published results are kept as they are (${frozen.length} runs, made ${frozen[0].createdAt} ` +
           `by ${frozen[0].producer}); ${source} is not available here (${(err as Error).message.split('\n')[0]}). ` +
-          'Provide it to recompute them.',
+          `Provide it to recompute them: ${hint.inputs}; then \`${hint.command}\`.`,
       );
       for (const p of frozen) summaries.push({ model: m.id, task: p.task.id, seed: p.seed, cached: true, seconds: 0, records: [], frozen: true });
       continue;
     }
-    const loaded = await loadModel(dir);
+    // Loaded only when a run must be computed (published or cached results need no weights), after the memory check.
+    const workload: RunWorkload = {
+      kind: 'run', testExamples, positions: plan.analysisPositions.length, nullModels: plan.nullModels.length,
+      k: Math.max(...tasks.map((t) => t.k)), lrGrid: plan.lrGrid.length, selectionExamples: plan.lrSelection.examples,
+    };
+    const check = {
+      label: m.id, command: 'run' as const, workload, device: o.runner?.device, threads: o.runner?.threads,
+      maxMemoryBytes: o.maxMemoryBytes, log,
+    };
+    let loaded: LoadedModel | undefined;
+    const load = async (): Promise<LoadedModel> => {
+      if (!loaded) {
+        await checkMemoryBeforeLoading(dir, check);
+        loaded = await loadModel(dir);
+      }
+      return loaded;
+    };
+    if (o.dryRun) {
+      try {
+        await checkMemoryBeforeLoading(dir, check);
+      } catch (err) {
+        if (!(err instanceof MemoryLimitError)) throw err;
+        log(`dry run: a real run would refuse this model: ${err.message}`);
+      }
+    }
     const weights = await weightsHash(dir);
     for (const t of tasks) {
       if (!loadedTasks.has(t.id)) loadedTasks.set(t.id, await loadTask(t.id, { file: t.file }));
@@ -315,10 +326,14 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
           summaries.push({ model: m.id, task: t.id, seed, cached, seconds: estimate ?? NaN, records: [] });
           continue;
         }
+        const model = cached ? undefined : await load();
         const start = performance.now();
         log(`${cached ? 'cached' : 'running'}: ${label}`);
-        const job: RunJob = { model: m, loaded, task, k: t.k, seed, key };
-        const entry = found ?? (await cache.put('protocol', key, await computeRun(job, o, tests), { label, computeSeconds: (performance.now() - start) / 1000 }));
+        const entry = found ?? (await cache.put(
+          'protocol', key,
+          await computeRun({ model: m, loaded: model!, task, k: t.k, seed, key }, o, tests),
+          { label, computeSeconds: (performance.now() - start) / 1000 },
+        ));
         await mkdir(outDir, { recursive: true });
         await removeStaleTemps(outDir);
         const records: MetricsRecord[] = [];
@@ -333,7 +348,10 @@ export async function runPlan(o: RunPlanOptions): Promise<RunSummary[]> {
         const previous = existsSync(provenancePath) ? (JSON.parse(readFileSync(provenancePath, 'utf8')) as Provenance) : undefined;
         if (previous?.inputsHash !== key) {
           const provenance: Provenance = {
-            provenanceVersion: 1, inputsHash: key, model: { id: m.id, source: m.source, weightsHash: weights },
+            provenanceVersion: 1, inputsHash: key, model: {
+              id: m.id, weightsHash: weights,
+              source: m.source.kind === 'hub' ? m.source : { ...m.source, dir: rootRelative(m.source.dir) }, // no machine's paths in committed files
+            },
             task: { id: t.id, dataHash: taskDataHash(task) }, seed, plan: plan.file, producer: PRODUCER, gitCommit: commit,
             device: o.runner?.device ?? 'cpu', threads: o.runner?.threads ?? null, node: process.version,
             wallSeconds: computeSeconds, createdAt: new Date().toISOString(),

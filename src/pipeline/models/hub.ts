@@ -84,8 +84,8 @@ async function weightFiles(dir: string): Promise<string[] | undefined> {
   }
 }
 
-/** True when a snapshot folder has config.json, tokenizer.json and all its weights. */
-async function isComplete(dir: string): Promise<boolean> {
+/** True when a model folder (a snapshot, or any HF-format folder) has config.json, tokenizer.json and all its weights. */
+export async function isCompleteModelFolder(dir: string): Promise<boolean> {
   if (!(await isFile(join(dir, 'config.json'))) || !(await isFile(join(dir, 'tokenizer.json')))) return false;
   const weights = await weightFiles(dir);
   if (!weights) return false;
@@ -100,8 +100,16 @@ async function localSnapshot(repoDir: string, revision: string): Promise<{ dir: 
   const ref = await readFile(join(repoDir, 'refs', revision), 'utf8').then((t) => t.trim(), () => undefined);
   if (ref && COMMIT_RE.test(ref)) candidates.push({ dir: join(repoDir, 'snapshots', ref), commit: ref });
   candidates.push({ dir: join(repoDir, 'snapshots', revision) });
-  for (const c of candidates) if (await isComplete(c.dir)) return c;
+  for (const c of candidates) if (await isCompleteModelFolder(c.dir)) return c;
   return undefined;
+}
+
+/**
+ * The complete local snapshot of a hub model's revision in the hub cache, if there is one. Never touches the network
+ * (the same look-up resolveHubModel makes before it would download).
+ */
+export async function localHubModel(id: string, options: { revision?: string; hubCache?: string } = {}): Promise<{ dir: string; commit?: string } | undefined> {
+  return localSnapshot(hubModelRepoDir(id, options.hubCache ?? defaultHfHubCache()), options.revision ?? 'main');
 }
 
 function preseedHint(id: string, repoDir: string, revision: string): string {
@@ -159,7 +167,7 @@ export async function resolveHubModel(id: string, options: ResolveHubModelOption
   const dir = join(repoDir, 'snapshots', snapshot);
   const downloaded: string[] = [];
 
-  if (!(await isComplete(dir))) {
+  if (!(await isCompleteModelFolder(dir))) {
     const fetch = async (file: string, required: boolean): Promise<boolean> => {
       const opts: DownloadOptions = {
         ...common,

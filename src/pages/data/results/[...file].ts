@@ -1,4 +1,5 @@
-// Published copies of the validated results files, so every number on the pages can be traced to its JSON.
+// Published copies of the validated results files and their provenance manifests, so every number on the pages can be
+// traced to its JSON.
 import type { APIRoute, GetStaticPaths } from 'astro';
 import { siteData } from '../../../site/data.ts';
 
@@ -8,6 +9,7 @@ export const getStaticPaths = (() => {
     out.push({ params: { file: r.metricsFile }, props: { body: r.metrics } });
     if (r.examplesFile && r.examples) out.push({ params: { file: r.examplesFile }, props: { body: r.examples } });
   }
+  for (const p of siteData().provenance) out.push({ params: { file: p.file }, props: { body: p.provenance } });
   return out;
 }) satisfies GetStaticPaths;
 
