@@ -5,6 +5,8 @@ import { sinusoidalPositions } from '../../src/pipeline/training/position-init.t
 import { buildWorld, DEFAULT_WORLD } from '../../src/pipeline/tasks/synthetic-world.ts';
 import { samplePretrainingSequence } from '../../src/pipeline/tasks/synthetic-tasks.ts';
 import { Rng } from '../../src/pipeline/util/random.ts';
+import { encodeRepeatedText } from '../../src/pipeline/training/corpus.ts';
+import { tokenizerFromJson } from '../../src/pipeline/models/tokenizer.ts';
 
 const base = {
   id: 'recipe', seed: 1,
@@ -66,5 +68,22 @@ describe('training recipe options', () => {
     const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
     expect(dot(row(10), row(13))).toBeCloseTo(dot(row(40), row(43)), 8);
     expect(dot(row(10), row(11))).toBeGreaterThan(dot(row(10), row(30)));
+  });
+
+  it('repeated text: a string of world words said twice, the loss only where copying predicts the token', () => {
+    const world = buildWorld(DEFAULT_WORLD);
+    const tokenizer = tokenizerFromJson(world.tokenizerJson as unknown as Record<string, unknown>, {}, { jsonPath: 'world', configPath: 'world' });
+    const policy = { bosTokenId: 7, separator: '\n' } as never;
+    const rng = new Rng(8);
+    for (let i = 0; i < 50; i++) {
+      const { ids, targetMask } = encodeRepeatedText(world, rng, policy, tokenizer, 64);
+      expect(ids[0]).toBe(7);
+      const n = (ids.length - 1) / 2;
+      expect(Number.isInteger(n) && n >= 2, `${ids.length}`).toBe(true);
+      expect(ids.slice(1 + n)).toEqual(ids.slice(1, 1 + n));
+      expect(ids.length).toBeLessThanOrEqual(64);
+      // Targets: ids[t + 1] for t = 0..len-2; true exactly for the repeat's tokens after its first.
+      expect(targetMask.map((m, t) => (m ? t + 1 : -1)).filter((t) => t >= 0)).toEqual(Array.from({ length: n - 1 }, (_, j) => n + 2 + j));
+    }
   });
 });

@@ -180,6 +180,8 @@ export interface PretrainingOptions {
    * early, and which the templated formats can then reuse.
    */
   bareShare?: number;
+  /** Share of all sequences that are a random string of words said twice (see training/corpus.ts). */
+  repeatShare?: number;
 }
 
 /** The bare format of context-only sequences (see PretrainingOptions.bareShare); label words are drawn per sequence. */

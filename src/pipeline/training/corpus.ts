@@ -25,6 +25,8 @@ export function encodePretrainingSequence(
   options: PretrainingOptions,
   maxTokens: number,
 ): EncodedSequence {
+  // (No draw at all without repeated text, so streams without it stay what they were.)
+  if ((options.repeatShare ?? 0) > 0 && rng.uniform() < options.repeatShare!) return encodeRepeatedText(world, rng, policy, tokenizer, maxTokens);
   const seq = samplePretrainingSequence(world, rng, options);
   // Each demonstration is encoded once; dropping one from the front drops its tokens and a separator. The ids are
   // those of encodePrompt(policy, tokenizer, kept demos, query input) followed by the query's answer.
@@ -48,6 +50,26 @@ export function encodePretrainingSequence(
   labelStarts.add(ids.length - 1);
   const targetMask = ids.slice(1).map((_, t) => labelStarts.has(t + 1));
   return { ids, targetMask, contextOnly: seq.contextOnly };
+}
+
+/**
+ * A random string of the world's words, then the same string again, with the loss on the repeat: the task on which
+ * induction heads (find the earlier occurrence of this token, copy what followed it) form within a few hundred
+ * steps. Natural text teaches a language model this through its repetitions; the synthetic world has none, and
+ * the copying circuit it gives is what in-context classification builds on.
+ */
+export function encodeRepeatedText(world: World, rng: Rng, policy: TokenPolicy, tokenizer: TextTokenizer, maxTokens: number): EncodedSequence {
+  const bos = policy.bosTokenId === undefined ? [] : [policy.bosTokenId];
+  const vocabulary = [...world.clusters.flatMap((c) => c.words), ...world.fillers];
+  const longest = Math.max(2, Math.min(48, Math.floor((maxTokens - bos.length) / 2)));
+  const words = Array.from({ length: 2 + rng.int(longest - 1) }, () => vocabulary[rng.int(vocabulary.length)]);
+  const once = tokenizer.encode(` ${words.join(' ')}`);
+  const ids = [...bos, ...once, ...once];
+  if (ids.length > maxTokens) throw new Error(`repeated text of ${ids.length} tokens exceeds ${maxTokens}`);
+  // Target t predicts ids[t + 1]: every token of the repeat after its first one is predictable by copying.
+  const firstCopyable = bos.length + once.length + 1;
+  const targetMask = ids.slice(1).map((_, t) => t + 1 >= firstCopyable);
+  return { ids, targetMask, contextOnly: false };
 }
 
 export function pretrainingBatch(

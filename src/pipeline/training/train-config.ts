@@ -35,6 +35,8 @@ export const trainConfigSchema = z.strictObject({
     mixKnownAndNovel: z.boolean().optional(),
     /** Share of context-only sequences in the bare ' {sentence} {label}' format (default 0). */
     bareShare: z.number().min(0).max(1).optional(),
+    /** Share of sequences that are a random string of words said twice, the loss on the repeat (default 0). */
+    repeatShare: z.number().min(0).max(1).optional(),
     /**
      * A curriculum's first phase: for its first `steps` steps these options replace the stream's own (e.g. mostly
      * bare context-only sequences of one word, where the copying circuit forms early), then the stream proper runs.
