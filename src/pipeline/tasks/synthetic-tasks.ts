@@ -205,7 +205,9 @@ export function samplePretrainingSequence(world: World, rng: Rng, options: Pretr
   const templates = [TEMPLATES.sst2, TEMPLATES.sst5, TEMPLATES.mr, TEMPLATES.subj, TEMPLATES.agnews];
   const picked = templates[rng.int(templates.length)];
   // A bare sequence keeps the picked template's label words and drops its other words.
-  const template = rng.uniform() < (options.bareShare ?? 0) ? { ...picked, input: BARE_INPUT } : picked;
+  // (No draw at all without bare sequences, so the first recipe's stream stays draw for draw what it was.)
+  const bare = (options.bareShare ?? 0) > 0 && rng.uniform() < options.bareShare!;
+  const template = bare ? { ...picked, input: BARE_INPUT } : picked;
   const classes = 2 + rng.int(template.labelWords.length - 1);
   const labels = rng.shuffle([...template.labelWords]).slice(0, classes);
   const pool = options.mixKnownAndNovel ? novelClusters(world) : world.clusters;

@@ -45,6 +45,7 @@ export const trainConfigSchema = z.strictObject({
       steps: z.int().positive(),
       contextOnlyShare: z.number().min(0).max(1).optional(),
       bareShare: z.number().min(0).max(1).optional(),
+      repeatShare: z.number().min(0).max(1).optional(),
       contextOnlySentence: z.strictObject({ maxWords: z.int().positive(), fillerRate: z.number().min(0).max(1) }).optional(),
     }).optional(),
   }),
