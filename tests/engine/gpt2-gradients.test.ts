@@ -7,10 +7,10 @@ import { gpt2Family } from '../../src/pipeline/models/gpt2.ts';
 import { ModelSession } from '../../src/pipeline/models/forward.ts';
 import type { ParamStore } from '../../src/pipeline/models/family.ts';
 import { OPS } from '../../src/pipeline/engine/ops.ts';
-import { float64 } from '../../src/pipeline/engine/tensor.ts';
+import { float64, type HostTensor } from '../../src/pipeline/engine/tensor.ts';
 import { TrainingSession, buildTrainingGraph, planLengthGroups, type TrainingBatch } from '../../src/pipeline/models/training.ts';
-import { Rng } from '../../src/pipeline/util/random.ts';
 import { tinyGpt2, tinyGpt2Entries, type TinyGpt2Options } from '../helpers/tiny-gpt2.ts';
+import { checkModelGradients } from '../helpers/model-gradcheck.ts';
 import { compare } from '../helpers/gradcheck.ts';
 
 const STEP = 1e-5;
@@ -31,33 +31,9 @@ const BATCH: TrainingBatch = { sequences: [[3, 17, 5, 9, 30, 1, 22, 8], [4, 4, 1
 async function checkModel(options: TinyGpt2Options, which: 'kv' | 'all', perParam: number, seed: number) {
   const model = load(options);
   const trainable = which === 'kv' ? gpt2Family.kvParamNames(model.config) : [...model.params.keys()];
-  const session = await TrainingSession.create(model, { trainable, floatType: 'float64' }, { threads: 1 });
-  try {
-    const { grads } = await session.run(BATCH);
-    const rng = new Rng(seed);
-    const analytic: number[] = [];
-    const numeric: number[] = [];
-    for (const name of trainable) {
-      const p = model.params.get(name)!;
-      const data = p.data as Float64Array;
-      // Position rows past the longest example get no gradient: sample the rows in use.
-      const limit = name === 'embed.positions' ? 8 * p.shape[1] : data.length;
-      for (let k = 0; k < perParam; k++) {
-        const j = rng.int(limit);
-        const keep = data[j];
-        data[j] = keep + STEP;
-        const up = await session.loss(BATCH);
-        data[j] = keep - STEP;
-        const down = await session.loss(BATCH);
-        data[j] = keep;
-        numeric.push((up - down) / (2 * STEP));
-        analytic.push((grads.get(name)!.data as Float64Array)[j]);
-      }
-    }
-    return { error: compare([analytic], [numeric]), analytic, numeric };
-  } finally {
-    await session.release();
-  }
+  // Position rows past the longest example get no gradient: sample the rows in use.
+  const sampleLimit = (name: string, t: HostTensor) => (name === 'embed.positions' ? 8 * t.shape[1] : t.data.length);
+  return checkModelGradients(model, trainable, BATCH, { perParam, seed, step: STEP, sampleLimit });
 }
 
 describe('whole-model gradients vs central finite differences (float64)', () => {

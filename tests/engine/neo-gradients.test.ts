@@ -8,10 +8,9 @@ import { describe, it, expect } from 'vitest';
 import { gptNeoFamily } from '../../src/pipeline/models/gpt-neo.ts';
 import type { ParamStore } from '../../src/pipeline/models/family.ts';
 import { float64 } from '../../src/pipeline/engine/tensor.ts';
-import { TrainingSession, type TrainingBatch } from '../../src/pipeline/models/training.ts';
-import { Rng } from '../../src/pipeline/util/random.ts';
+import type { TrainingBatch } from '../../src/pipeline/models/training.ts';
 import { tinyNeo, tinyNeoEntries, type TinyNeoOptions } from '../helpers/tiny-neo.ts';
-import { compare } from '../helpers/gradcheck.ts';
+import { checkModelGradients } from '../helpers/model-gradcheck.ts';
 
 const STEP = 1e-5;
 const TOLERANCE = 1e-7;
@@ -29,30 +28,7 @@ const BATCH: TrainingBatch = { sequences: [[3, 17, 5, 9, 30, 1, 22, 8], [4, 4, 1
 async function checkModel(options: TinyNeoOptions, which: 'kv' | 'all', perParam: number, seed: number) {
   const model = load(options);
   const trainable = which === 'kv' ? gptNeoFamily.kvParamNames(model.config) : [...model.params.keys()];
-  const session = await TrainingSession.create(model, { trainable, floatType: 'float64' }, { threads: 1 });
-  try {
-    const { grads } = await session.run(BATCH);
-    const rng = new Rng(seed);
-    const analytic: number[] = [];
-    const numeric: number[] = [];
-    for (const name of trainable) {
-      const data = model.params.get(name)!.data as Float64Array;
-      for (let k = 0; k < perParam; k++) {
-        const j = rng.int(data.length);
-        const keep = data[j];
-        data[j] = keep + STEP;
-        const up = await session.loss(BATCH);
-        data[j] = keep - STEP;
-        const down = await session.loss(BATCH);
-        data[j] = keep;
-        numeric.push((up - down) / (2 * STEP));
-        analytic.push((grads.get(name)!.data as Float64Array)[j]);
-      }
-    }
-    return { error: compare([analytic], [numeric]), analytic, trainable };
-  } finally {
-    await session.release();
-  }
+  return checkModelGradients(model, trainable, BATCH, { perParam, seed, step: STEP });
 }
 
 describe('GPT-Neo whole-model gradients vs central finite differences (float64)', () => {
