@@ -1,7 +1,7 @@
 // Sinusoidal initial values for learned position embeddings. The dot product of two sinusoidal position vectors
 // depends only on their distance, so attention to "the last few tokens" (how a label finds the words of its own
 // sentence) is there from the first step instead of having to be learned from random vectors first. The vectors stay
-// trainable parameters of a GPT-2 model; only their starting point changes.
+// trainable parameters of a GPT-2 model; only their starting point changes. (Tried here: no earlier emergence.)
 
 import { float32, type HostTensor } from '../engine/tensor.ts';
 
