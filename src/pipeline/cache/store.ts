@@ -12,7 +12,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promi
 import { join, resolve } from 'node:path';
 import { fsError, syncFolder, writeFileDurably } from '../models/safetensors.ts';
 import { hashFileWithSize, sha256Hex } from './hash.ts';
-import { CACHE_FORMAT, MANIFEST, type Manifest, type ManifestFile } from './layout.ts';
+import { CACHE_FORMAT, MANIFEST, type Manifest, type ManifestFile, isEntryFileName, pidAlive } from './layout.ts';
 
 export { CACHE_FORMAT, MANIFEST, type Manifest, type ManifestFile, defaultCacheRoot } from './layout.ts';
 
@@ -20,7 +20,6 @@ export { CACHE_FORMAT, MANIFEST, type Manifest, type ManifestFile, defaultCacheR
 const RESERVED = new Set(['tmp', 'hub']);
 const STAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const KEY_RE = /^[0-9a-f]{64}$/;
-const FILE_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/;
 
 /** A verified entry: every file matched the manifest when `get` (or `put`) returned it. */
 export interface CacheEntry {
@@ -95,20 +94,11 @@ function checkKey(key: string): void {
 }
 
 function checkFileName(name: string): void {
-  if (!FILE_RE.test(name) || name === MANIFEST) {
+  if (!isEntryFileName(name)) {
     throw new CacheError(
       `cache file name ${JSON.stringify(name)} is not allowed: a flat name of letters, digits, ".", "_" or "-", ` +
         `not starting with "." and not ${MANIFEST}`,
     );
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

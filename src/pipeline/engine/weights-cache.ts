@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { sha256Hex, stageKey } from '../cache/hash.ts';
-import { CACHE_FORMAT, MANIFEST, type Manifest } from '../cache/layout.ts';
+import { CACHE_FORMAT, MANIFEST, type Manifest, isEntryFileName, pidAlive } from '../cache/layout.ts';
 import { syncFolder, writeFileDurably } from '../models/safetensors.ts';
 
 export const WEIGHTS_STAGE = 'onnx';
@@ -47,22 +47,13 @@ const SAMPLES = 16;
 export function weightsKey(external: readonly ExternalData[]): { key: string; files: ManifestFiles } {
   const files: ManifestFiles = {};
   for (const e of external) {
-    if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/.test(e.path) || e.path === MANIFEST) {
+    if (!isEntryFileName(e.path)) {
       throw new Error(`external data location "${e.path}" cannot be a file name in the weights cache`);
     }
     if (Object.hasOwn(files, e.path)) throw new Error(`external data location "${e.path}" is used twice`);
     files[e.path] = { size: e.data.byteLength, sha256: sha256Hex(e.data) };
   }
   return { key: stageKey({ stage: WEIGHTS_STAGE, files }), files };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
