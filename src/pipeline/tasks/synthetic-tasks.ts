@@ -196,6 +196,14 @@ export interface PretrainingSequence {
   contextOnly: boolean;
 }
 
+// The evaluation tasks hold no state (each draw takes the caller's generator): built once per world, not per sequence.
+const tasksByWorld = new WeakMap<World, SyntheticTask[]>();
+function evaluationTasks(world: World): SyntheticTask[] {
+  let tasks = tasksByWorld.get(world);
+  if (!tasks) tasksByWorld.set(world, (tasks = syntheticTasks(world)));
+  return tasks;
+}
+
 const CANONICAL_TASK_IDS = ['synthetic-sentiment2', 'synthetic-ordinal5', 'synthetic-topic4', 'synthetic-relation3'];
 
 /** One pretraining sequence. Context-only sequences draw classes, clusters and label order at random. */
@@ -228,9 +236,8 @@ export function samplePretrainingSequence(world: World, rng: Rng, options: Pretr
 /** A sequence of one canonical task: known clusters keep their classes (mixed stream: novel ones are drawn afresh). */
 function canonicalSequence(world: World, rng: Rng, n: number, mixKnownAndNovel: boolean): PretrainingSequence {
   const id = CANONICAL_TASK_IDS[rng.int(CANONICAL_TASK_IDS.length)];
-  const fixed = syntheticTasks(world).find((t) => t.id === id)!;
   const mixed = mixKnownAndNovel && id !== 'synthetic-relation3';
-  const task = mixed ? withFreshNovelClasses(world, id, rng.int(2 ** 31)) : fixed;
+  const task = mixed ? withFreshNovelClasses(world, id, rng.int(2 ** 31)) : evaluationTasks(world).find((t) => t.id === id)!;
   const demos = Array.from({ length: n }, () => {
     let ex: SyntheticExample;
     // Without the mixed stream, canonical sequences use known clusters only: novel clusters never get a fixed class.
