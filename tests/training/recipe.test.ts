@@ -8,6 +8,7 @@ import { Rng } from '../../src/pipeline/util/random.ts';
 import { createHash } from 'node:crypto';
 import { encodeRepeatedText } from '../../src/pipeline/training/corpus.ts';
 import { tokenizerFromJson } from '../../src/pipeline/models/tokenizer.ts';
+import type { TokenPolicy } from '../../src/pipeline/models/family.ts';
 
 const base = {
   id: 'recipe', seed: 1,
@@ -74,7 +75,7 @@ describe('training recipe options', () => {
   it('repeated text: a string of world words said twice, the loss only where copying predicts the token', () => {
     const world = buildWorld(DEFAULT_WORLD);
     const tokenizer = tokenizerFromJson(world.tokenizerJson as unknown as Record<string, unknown>, {}, { jsonPath: 'world', configPath: 'world' });
-    const policy = { bosTokenId: 7, separator: '\n' } as never;
+    const policy: TokenPolicy = { bosTokenId: 7, demoSeparator: { kind: 'text', text: '\n' }, description: 'test' };
     const rng = new Rng(8);
     for (let i = 0; i < 50; i++) {
       const { ids, targetMask } = encodeRepeatedText(world, rng, policy, tokenizer, 64);
