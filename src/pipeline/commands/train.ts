@@ -5,6 +5,7 @@ import { type Command, UsageError } from './command.ts';
 import { THREADS_OPTION, parseThreads } from './common.ts';
 import { readTrainConfig } from '../training/train-config.ts';
 import { trainModel } from '../training/trainer.ts';
+import { progressWriter } from '../util/progress.ts';
 
 export const trainCommand: Command = {
   name: 'train',
@@ -35,7 +36,6 @@ export const trainCommand: Command = {
     const outDir = typeof values.out === 'string' ? values.out : join('content', 'models', config.id);
     const checkpointDir = typeof values.checkpoint === 'string' ? values.checkpoint : join('cache', 'training', config.id);
     const interactive = process.stderr.isTTY;
-    let lastDraw = 0;
     const result = await trainModel(config, {
       outDir,
       checkpointDir,
@@ -43,13 +43,8 @@ export const trainCommand: Command = {
       stopAfter,
       threads: parseThreads(values.threads),
       log: (line) => process.stderr.write(`${interactive ? '\r\x1b[K' : ''}${line}\n`),
-      progress: (text) => {
-        // Redraw in place on a terminal; in logs, a line every 30 s is enough.
-        const now = Date.now();
-        if (interactive) process.stderr.write(`\r\x1b[K${text}`);
-        else if (now - lastDraw > 30_000) process.stderr.write(`${text}\n`);
-        lastDraw = now;
-      },
+      // Redrawn in place on a terminal; in logs, a line every 30 s.
+      progress: progressWriter((text) => process.stderr.write(text), interactive),
     });
     if (interactive) process.stderr.write('\n');
     process.stdout.write(
