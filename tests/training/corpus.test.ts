@@ -73,4 +73,19 @@ describe('pretraining tokens', () => {
     }
     expect(() => pretrainingBatch(world, new Rng(1), policy, library, DEFAULT_PRETRAINING, 2, 5)).toThrow(/a single demonstration needs/);
   });
+
+  it('the loss counts label tokens only by default and every token with lossOn all-tokens, over the same draws', () => {
+    const options = { ...DEFAULT_PRETRAINING, mixKnownAndNovel: true, repeatShare: 0.2 };
+    const labels = pretrainingBatch(world, new Rng(4), policy, library, options, 24, 256);
+    const same = pretrainingBatch(world, new Rng(4), policy, library, { ...options, lossOn: 'labels' }, 24, 256);
+    const all = pretrainingBatch(world, new Rng(4), policy, library, { ...options, lossOn: 'all-tokens' }, 24, 256);
+    expect(same).toEqual(labels);
+    expect(all.sequences).toEqual(labels.sequences);
+    labels.targetMask!.forEach((mask, i) => {
+      expect(mask.length).toBe(labels.sequences[i].length - 1);
+      // Label masks leave most targets out; all-token masks count each one.
+      expect(mask.filter(Boolean).length).toBeLessThan(mask.length / 2);
+      expect(all.targetMask![i]).toEqual(mask.map(() => true));
+    });
+  });
 });

@@ -1,5 +1,6 @@
-// Batches of pretraining sequences from the synthetic world, tokenised, with the loss on label tokens only
-// (the content words of a sentence are random draws; predicting them teaches nothing about the task).
+// Batches of pretraining sequences from the synthetic world, tokenised, with the loss on label tokens only (the
+// first recipe) or on every token (see LossTargets: predicting the content words is what teaches the model to read
+// its context).
 
 import type { Rng } from '../util/random.ts';
 import type { TokenPolicy } from '../models/family.ts';
@@ -72,15 +73,32 @@ export function encodeRepeatedText(world: World, rng: Rng, policy: TokenPolicy, 
   return { ids, targetMask, contextOnly: false };
 }
 
+/**
+ * Which targets count in the loss. 'labels' (the default) keeps each sequence's own mask; 'all-tokens' counts every
+ * next-token prediction. Measured (scripts/recipe-search/sweep.py on a GPU, 4 layers, d_model 128): with label tokens
+ * only, no variant of the stream learnt in context within 10000 steps, and with a context the model ignored its query
+ * (in-context accuracy at the constant-label rate even on known clusters); with every token in the loss, accuracy on
+ * context-only sequences jumped from chance to ~0.8 between steps 5500 and 8000. The dense loss teaches attention to
+ * the current sentence (to predict its next words) and which words share a cluster, the two parts of the circuit that
+ * matches a query to its demonstrations.
+ */
+export type LossTargets = 'labels' | 'all-tokens';
+
+function withLossTargets(sequence: EncodedSequence, lossOn: LossTargets): EncodedSequence {
+  return lossOn === 'labels' ? sequence : { ...sequence, targetMask: sequence.targetMask.map(() => true) };
+}
+
 export function pretrainingBatch(
   world: World,
   rng: Rng,
   policy: TokenPolicy,
   tokenizer: TextTokenizer,
-  options: PretrainingOptions,
+  options: PretrainingOptions & { lossOn?: LossTargets },
   batchSize: number,
   maxTokens: number,
 ): TrainingBatch {
-  const seqs = Array.from({ length: batchSize }, () => encodePretrainingSequence(world, rng, policy, tokenizer, options, maxTokens));
+  const seqs = Array.from({ length: batchSize }, () =>
+    withLossTargets(encodePretrainingSequence(world, rng, policy, tokenizer, options, maxTokens), options.lossOn ?? 'labels'),
+  );
   return { sequences: seqs.map((s) => s.ids), targetMask: seqs.map((s) => s.targetMask) };
 }

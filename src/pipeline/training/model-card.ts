@@ -42,7 +42,12 @@ export function streamDescription(config: TrainConfig): string {
       ? ' Position embeddings are learned but start as sinusoids (same scale as the usual random start), so attending ' +
         'to the last few tokens is easy from the first step.'
       : '';
-  return stream + positions;
+  const loss =
+    config.data.lossOn === 'all-tokens'
+      ? ' The loss counts every next token (template words, sentence words, labels), as a language model learns; ' +
+        'with label tokens alone no recipe tried here learnt in context within 10000 steps.'
+      : ' The loss counts label tokens only.';
+  return stream + loss + positions;
 }
 
 export async function writeModelCard(

@@ -38,6 +38,12 @@ export const trainConfigSchema = z.strictObject({
     /** Share of sequences that are a random string of words said twice, the loss on the repeat (default 0). */
     repeatShare: z.number().min(0).max(1).optional(),
     /**
+     * Which next-token predictions count in the loss: 'labels' (the first recipe: label tokens only) or 'all-tokens'
+     * (every token, as a language model learns). See training/corpus.ts for why the second makes in-context learning
+     * emerge.
+     */
+    lossOn: z.enum(['labels', 'all-tokens']).optional(),
+    /**
      * A curriculum's first phase: for its first `steps` steps these options replace the stream's own (e.g. mostly
      * bare context-only sequences of one word, where the copying circuit forms early), then the stream proper runs.
      */
