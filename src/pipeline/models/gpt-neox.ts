@@ -33,6 +33,7 @@ import {
 } from './family.ts';
 import { type TensorEntry, ModelFileError, toFloat32 } from './safetensors.ts';
 import { KEY_MASK, causalPaddingBias } from './attention-mask.ts';
+import { atPositions, outputLogits, outputScores } from './transformer-parts.ts';
 import { type RopeScaling, ropeInverseFrequencies, ropeSettings, rotaryEmbedding } from './llama.ts';
 
 const TANH_GELUS = ['gelu_new', 'gelu_fast', 'gelu_pytorch_tanh'];
@@ -413,11 +414,6 @@ function embeddingParamNames(config: ArchConfig): string[] {
   return names;
 }
 
-/** Gather rows of a [batch, time, ...] value at `positions` [batch, n, 1]. */
-function atPositions(g: Graph, x: Value, positions: Value): Value {
-  return g.gatherND(x, positions, 1);
-}
-
 function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options: GraphOptions): void {
   const c = asNeox(config);
   const { nHead: H, headDim: hd, dModel: d, rotaryNdims: R } = c;
@@ -473,12 +469,7 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
         g.output(v, presentValueName(l));
       }
       const scores = g.matmul(g.mul(q, g.constantFloat(1 / Math.sqrt(hd))), g.transpose(k, [0, 1, 3, 2]));
-      if (captures.has('attn.scores')) {
-        const s = capturePositions
-          ? g.transpose(atPositions(g, g.transpose(scores, [0, 2, 1, 3]), capturePositions), [0, 2, 1, 3])
-          : scores;
-        g.output(s, captureName(l, 'attn.scores'));
-      }
+      if (captures.has('attn.scores')) outputScores(g, scores, l, capturePositions);
       const probs = g.softmax(g.add(scores, attentionBias));
       const context = g.reshape(g.transpose(g.matmul(probs, v), [0, 2, 1, 3]), [0, 0, d]);
       const attnOut = linear(context, p('attn.o.weight'), attnBias('o'));
@@ -499,13 +490,7 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
       return out;
     });
   }
-  const logitsMode = options.logits ?? 'all';
-  if (logitsMode === 'none') return;
-  let final = x;
-  if (logitsMode === 'positions') final = atPositions(g, x, g.input('logit_positions', 'int64', ['batch', 'n_logit', 1]));
-  final = g.layerNorm(final, param('final_norm.weight'), param('final_norm.bias'), c.layerNormEps);
-  const unembed = c.tieWordEmbeddings ? param('embed.tokens') : param('unembed.weight');
-  g.output(g.matmul(final, g.transpose(unembed, [1, 0])), 'logits');
+  outputLogits(g, x, options, param, (t) => g.layerNorm(t, param('final_norm.weight'), param('final_norm.bias'), c.layerNormEps), c.tieWordEmbeddings);
 }
 
 /** The token every sequence starts with: BOS when the tokenizer adds one, else end-of-text (GPT-NeoX style). */

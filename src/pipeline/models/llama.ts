@@ -33,6 +33,7 @@ import {
 } from './family.ts';
 import { type TensorEntry, ModelFileError, toFloat32 } from './safetensors.ts';
 import { KEY_MASK, causalPaddingBias } from './attention-mask.ts';
+import { atPositions, outputLogits, outputScores } from './transformer-parts.ts';
 
 const MODEL_TYPES = ['llama', 'qwen2', 'mistral'] as const;
 type LlamaModelType = (typeof MODEL_TYPES)[number];
@@ -485,11 +486,6 @@ function embeddingParamNames(config: ArchConfig): string[] {
   return names;
 }
 
-/** Gather rows of a [batch, time, ...] value at `positions` [batch, n, 1]. */
-function atPositions(g: Graph, x: Value, positions: Value): Value {
-  return g.gatherND(x, positions, 1);
-}
-
 /** RMSNorm as HF writes it: x * rsqrt(mean(x^2) + eps) * w, over the last axis. */
 function rmsNorm(g: Graph, x: Value, weight: Value, eps: number): Value {
   const meanSquare = g.reduceMean(g.mul(x, x), [-1], true);
@@ -545,12 +541,7 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
         v = g.gather(v, index, 1);
       }
       const scores = g.matmul(g.mul(q, g.constantFloat(1 / Math.sqrt(hd))), g.transpose(k, [0, 1, 3, 2]));
-      if (captures.has('attn.scores')) {
-        const s = capturePositions
-          ? g.transpose(atPositions(g, g.transpose(scores, [0, 2, 1, 3]), capturePositions), [0, 2, 1, 3])
-          : scores;
-        g.output(s, captureName(l, 'attn.scores'));
-      }
+      if (captures.has('attn.scores')) outputScores(g, scores, l, capturePositions);
       const probs = g.softmax(g.add(scores, attentionBias));
       const context = g.reshape(g.transpose(g.matmul(probs, v), [0, 2, 1, 3]), [0, 0, H * hd]);
       let attnOut = g.matmul(context, p('attn.o.weight'));
@@ -566,13 +557,7 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
       return out;
     });
   }
-  const logitsMode = options.logits ?? 'all';
-  if (logitsMode === 'none') return;
-  let final = x;
-  if (logitsMode === 'positions') final = atPositions(g, x, g.input('logit_positions', 'int64', ['batch', 'n_logit', 1]));
-  final = rmsNorm(g, final, param('final_norm.weight'), c.rmsNormEps);
-  const unembed = c.tieWordEmbeddings ? param('embed.tokens') : param('unembed.weight');
-  g.output(g.matmul(final, g.transpose(unembed, [1, 0])), 'logits');
+  outputLogits(g, x, options, param, (t) => rmsNorm(g, t, param('final_norm.weight'), c.rmsNormEps), c.tieWordEmbeddings);
 }
 
 export const llamaFamily: ModelFamily = {

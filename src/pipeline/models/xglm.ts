@@ -62,6 +62,7 @@ import {
 } from './family.ts';
 import { type TensorEntry, ModelFileError, toFloat32 } from './safetensors.ts';
 import { KEY_MASK, causalPaddingBias } from './attention-mask.ts';
+import { atPositions, outputLogits, outputScores } from './transformer-parts.ts';
 
 const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'];
 const ACTIVATIONS = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'] as const;
@@ -307,11 +308,6 @@ export function xglmSinusoidTable(rows: number, d: number, paddingIdx: number | 
   return table;
 }
 
-/** Gather rows of a [batch, time, ...] value at `positions` [batch, n, 1]. */
-function atPositions(g: Graph, x: Value, positions: Value): Value {
-  return g.gatherND(x, positions, 1);
-}
-
 /**
  * fairseq's pad handling for the tokens of this call: the sinusoid row of every token ([batch, time] int64) and the
  * key mask with pad tokens of this call masked. Without a pad id: rows position_ids + 2 and the key mask unchanged.
@@ -397,12 +393,7 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
         g.output(v, presentValueName(l));
       }
       const scores = g.matmul(g.mul(heads(q), g.constantFloat(scale)), g.transpose(k, [0, 1, 3, 2]));
-      if (captures.has('attn.scores')) {
-        const s = capturePositions
-          ? g.transpose(atPositions(g, g.transpose(scores, [0, 2, 1, 3]), capturePositions), [0, 2, 1, 3])
-          : scores;
-        g.output(s, captureName(l, 'attn.scores'));
-      }
+      if (captures.has('attn.scores')) outputScores(g, scores, l, capturePositions);
       const probs = g.softmax(g.add(scores, attentionBias));
       const context = g.reshape(g.transpose(g.matmul(probs, v), [0, 2, 1, 3]), [0, 0, d]);
       const attnOut = g.add(g.matmul(context, p('attn.o.weight')), p('attn.o.bias'));
@@ -416,13 +407,7 @@ function buildForward(g: Graph, config: ArchConfig, param: ParamSource, options:
       return out;
     });
   }
-  const logitsMode = options.logits ?? 'all';
-  if (logitsMode === 'none') return;
-  let final = x;
-  if (logitsMode === 'positions') final = atPositions(g, x, g.input('logit_positions', 'int64', ['batch', 'n_logit', 1]));
-  final = g.layerNorm(final, param('final_norm.weight'), param('final_norm.bias'), LAYER_NORM_EPS);
-  const unembed = c.tieWordEmbeddings ? param('embed.tokens') : param('unembed.weight');
-  g.output(g.matmul(final, g.transpose(unembed, [1, 0])), 'logits');
+  outputLogits(g, x, options, param, (t) => g.layerNorm(t, param('final_norm.weight'), param('final_norm.bias'), LAYER_NORM_EPS), c.tieWordEmbeddings);
 }
 
 export const xglmFamily: ModelFamily = {
