@@ -1,9 +1,10 @@
 // Golden checks against Hugging Face transformers itself. tests/fixtures/hf-golden/ holds what transformers 5.17 /
 // torch 2.11 computed (scripts/hf-golden.py): for each family a tiny random model with perturbed weights (config.json,
 // model.safetensors) and golden.safetensors with a batch of two sequences of 12 tokens (the second right-padded by 3),
-// its logits, every hidden state (output_hidden_states) and the eager attention probabilities; for the shipped
-// embedded models emb-s / emb-m the same on random ids and the ids transformers' PreTrainedTokenizerFast gives for a few
-// texts with our tokenizer.json.
+// its logits, every hidden state (output_hidden_states) and the eager attention probabilities; for the embedded
+// models emb-s / emb-m as the first recipe trained them (their config.json + model.safetensors kept here) the same on
+// random ids, and the ids transformers' PreTrainedTokenizerFast gives for a few texts with the world's tokenizer.json
+// (the shipped models still use that tokenizer).
 //
 // Each folder is loaded with loadModel (the path that reads hub / HF folders: config -> family -> parameters). The tiny
 // fixtures carry no tokenizer, so they are copied into a temporary folder beside a stand-in word-level tokenizer.json
@@ -50,8 +51,6 @@ interface GoldenCase {
   norm: 'layer' | 'rms';
   /** HF's sliding window per layer (key j visible from query i iff i - window < j <= i); undefined: full causal. */
   window?: (layer: number) => number | undefined;
-  /** A shipped model folder to load instead of the fixture's own config.json + model.safetensors. */
-  modelDir?: string;
 }
 
 const CASES: GoldenCase[] = [
@@ -65,8 +64,10 @@ const CASES: GoldenCase[] = [
   // attention_types [["global", "local"], 1]: layer 0 global, layer 1 local with window_size 5.
   { folder: 'gpt-neo', family: 'GPT-Neo', norm: 'layer', window: (l) => (l === 1 ? 5 : undefined) },
   { folder: 'xglm', family: 'XGLM', norm: 'layer' },
-  { folder: 'embedded-emb-s', family: 'GPT-2', norm: 'layer', modelDir: join(REPO, 'content/models/emb-s') },
-  { folder: 'embedded-emb-m', family: 'GPT-2', norm: 'layer', modelDir: join(REPO, 'content/models/emb-m') },
+  // The embedded models as trained by the first recipe (their folders kept beside the outputs transformers computed
+  // from them): trained weights rather than random ones, read by the same loader as content/models/.
+  { folder: 'embedded-emb-s', family: 'GPT-2', norm: 'layer' },
+  { folder: 'embedded-emb-m', family: 'GPT-2', norm: 'layer' },
 ];
 
 const temps: string[] = [];
@@ -205,7 +206,7 @@ describe('forward pass vs Hugging Face transformers (golden fixtures)', () => {
   for (const c of CASES) {
     it(`${c.folder}: logits, hidden states and attention probabilities at every real position`, async () => {
       const golden = await readGolden(c.folder);
-      const model = await loadModel(c.modelDir ?? (await fixtureFolder(c.folder)));
+      const model = await loadModel(await fixtureFolder(c.folder));
       expect(model.family.name).toBe(c.family);
       const L = model.config.nLayer;
       for (let i = 0; i <= L; i++) expect(golden.tensors.has(`hidden.${i}`), `hidden.${i}`).toBe(true);
