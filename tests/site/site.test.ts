@@ -247,6 +247,18 @@ describe('report site in headless Chromium, served from a sub-path', () => {
           await page.screenshot({ path: path.join(ARTIFACTS, 'model-frozen.png'), fullPage: true });
         }
       }
+      if (rel === '') {
+        // The run table's provenance column reads each run's manifest: present, frozen, or none published.
+        const runs = await page.$$eval('table.data', (ts) => ts
+          .filter((t) => (t as HTMLTableElement).caption?.textContent === 'Runs read by this build.')
+          .flatMap((t) => [...t.querySelectorAll('tbody tr')].map((tr) => [tr.querySelector('th')?.textContent ?? '', tr.querySelector('td:last-child')?.textContent ?? ''])));
+        expect(runs.length).toBeGreaterThan(0);
+        for (const [run, cell] of runs) {
+          const model = run.split(' / ')[0];
+          if (model === 'tiny-b') expect(cell, run).toBe('no manifest');
+          else expect(cell, run).toMatch(model === 'tiny-c' ? /^inputs [0-9a-f]{12}, .*\(frozen\)$/ : /^inputs [0-9a-f]{12}, icl-lab [^,]+, \d{4}-\d\d-\d\d$/);
+        }
+      }
       if (rel === 'models/') {
         expect(await page.$$eval('.link-list .frozen-badge', (as) => as.map((a) => a.getAttribute('href')))).toEqual([`${BASE}models/tiny-c/#provenance`]);
       }
