@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { parseTrainConfig } from '../../src/pipeline/training/train-config.ts';
 import { dataAt } from '../../src/pipeline/training/trainer.ts';
+import { streamDescription } from '../../src/pipeline/training/model-card.ts';
 import { sinusoidalPositions } from '../../src/pipeline/training/position-init.ts';
 import { buildWorld, DEFAULT_WORLD } from '../../src/pipeline/tasks/synthetic-world.ts';
 import { samplePretrainingSequence } from '../../src/pipeline/tasks/synthetic-tasks.ts';
@@ -37,6 +38,14 @@ describe('training recipe options', () => {
       const d = dataAt(config, step);
       expect([d.contextOnlyShare, d.bareShare, d.contextOnlySentence]).toEqual([0.5, 0.1, undefined]);
     }
+  });
+
+  it('the loss targets are validated and the model card names them', () => {
+    const data = { contextOnlyShare: 0.5, minDemos: 2, maxDemos: 3, maxTokens: 64 };
+    const all = parseTrainConfig({ ...base, data: { ...data, lossOn: 'all-tokens' } }, 'all.json');
+    expect(streamDescription(all)).toContain('The loss counts every next token');
+    expect(streamDescription(parseTrainConfig({ ...base, data }, 'labels.json'))).not.toContain('every next token');
+    expect(() => parseTrainConfig({ ...base, data: { ...data, lossOn: 'everything' } }, 'bad.json')).toThrow(/bad\.json: .*data\.lossOn/);
   });
 
   it('rejects a first phase without steps, naming the field', () => {

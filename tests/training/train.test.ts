@@ -46,7 +46,7 @@ describe('lab train', () => {
     expect(card.source).toBe('embedded');
     expect(card.parameters).toBe([...result.params.values()].reduce((n, t) => n + t.data.length, 0));
     expect(card.trainingCurve?.map((p) => p.loss)).toEqual(result.curve.map((p) => p.loss));
-    expect(await readFile(join(dir, 'model', 'README.md'), 'utf8')).toMatch(/## The world[\s\S]*synthetic-relation3 \| CB/);
+    expect(await readFile(join(dir, 'model', 'README.md'), 'utf8')).toMatch(/## The world[\s\S]*synthetic-relation3 \| CB[\s\S]*## Recipe[\s\S]*loss on label tokens only/);
     await rm(dir, { recursive: true });
   });
 

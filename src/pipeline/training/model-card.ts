@@ -46,7 +46,7 @@ export function streamDescription(config: TrainConfig): string {
     config.data.lossOn === 'all-tokens'
       ? ' The loss counts every next token (template words, sentence words, labels), as a language model learns; ' +
         'with label tokens alone no recipe tried here learnt in context within 10000 steps.'
-      : ' The loss counts label tokens only.';
+      : '';
   return stream + loss + positions;
 }
 
@@ -101,7 +101,8 @@ export async function writeModelCard(
       `${parameters.toLocaleString('en-US')} parameters. AdamW (peak lr ${config.optimizer.peakLr}, ${config.optimizer.warmupSteps} warmup ` +
       `steps, cosine to ${config.optimizer.minLrRatio} of the peak, weight decay ${config.optimizer.weightDecay}, clip ${config.optimizer.clip}), ` +
       `batch ${config.batchSize} sequences of at most ${config.data.maxTokens} tokens, ${config.optimizer.totalSteps} steps, ` +
-      `loss on label tokens only; ${pct(config.data.contextOnlyShare)} of sequences draw their mapping afresh. Seed ${config.seed}.`,
+      `loss on ${config.data.lossOn === 'all-tokens' ? 'every token' : 'label tokens only'}; ${pct(config.data.contextOnlyShare)} of sequences ` +
+      `draw their mapping afresh. Seed ${config.seed}.`,
     '',
     streamDescription(config),
     '',
