@@ -10,10 +10,11 @@ import { gpt2Family } from './models/gpt2.ts';
 import { ModelSession } from './models/forward.ts';
 import { TrainingSession, nonFinite, sgdStep } from './models/training.ts';
 import { tokenizerFromJson, withPieceCache } from './models/tokenizer.ts';
-import { buildWorld, DEFAULT_WORLD } from './tasks/synthetic-world.ts';
-import { DEFAULT_PRETRAINING } from './tasks/synthetic-tasks.ts';
+import { buildWorld } from './tasks/synthetic-world.ts';
 import { pretrainingBatch } from './training/corpus.ts';
 import { adamwStep, newAdamWState } from './training/adamw.ts';
+import { readTrainConfig } from './training/train-config.ts';
+import { modelConfigJson } from './training/trainer.ts';
 import { protocolBench } from './experiments/bench-protocol.ts';
 import { planBench } from './bench-plan.ts';
 import { weightsCacheBench } from './bench-weights.ts';
@@ -132,14 +133,15 @@ export async function trainingBench(matmulGflops: number, threads?: number): Pro
  * a batch of 32 pretraining sequences of up to 256 tokens (loss on label tokens), forward + backward of every
  * parameter (logits at the counted targets, examples run in length groups), the finiteness check, AdamW.
  */
+/** The shipped largest embedded model's recipe: the training-step bench times exactly its steps. */
+const BENCH_RECIPE = 'content/training/emb-l.json';
+
 export async function embeddedTrainingBench(_matmulGflops: number, threads?: number): Promise<BenchLine[]> {
-  const world = buildWorld(DEFAULT_WORLD);
+  const recipe = await readTrainConfig(BENCH_RECIPE);
+  const world = buildWorld(recipe.world);
   const special = world.tokenizerJson.added_tokens.map((t) => t.content);
   const tokenizer = withPieceCache(tokenizerFromJson(world.tokenizerJson as unknown as Record<string, unknown>, {}, { jsonPath: 'world', configPath: 'world' }), special);
-  const eos = world.tokenizerJson.added_tokens[0].id;
-  const config = gpt2Family.parseConfig({
-    model_type: 'gpt2', vocab_size: eos + 1, n_positions: 256, n_embd: 128, n_layer: 4, n_head: 4, bos_token_id: eos, eos_token_id: eos,
-  }, 'bench');
+  const config = gpt2Family.parseConfig(modelConfigJson(recipe, world), BENCH_RECIPE);
   const params = gpt2Family.initParams(config, 1);
   const model = { family: gpt2Family, config, params };
   const policy = gpt2Family.tokenPolicy(config);
@@ -147,20 +149,21 @@ export async function embeddedTrainingBench(_matmulGflops: number, threads?: num
   const session = await TrainingSession.create(model, { trainable, logits: 'targets' }, { threads });
   const adam = newAdamWState(params);
   const rng = new Rng(5);
-  const data = { ...DEFAULT_PRETRAINING };
+  const batchOf = (r: Rng) => pretrainingBatch(world, r, policy, tokenizer, recipe.data, recipe.batchSize, recipe.data.maxTokens);
   const step = await medianSeconds(async () => {
-    const batch = pretrainingBatch(world, rng, policy, tokenizer, data, 32, 256);
-    const result = await session.runGrouped(batch);
+    const result = await session.runGrouped(batchOf(rng));
     if (nonFinite(result)) throw new Error('bench: non-finite loss or gradient');
     adamwStep(params, result.grads, adam, 1e-4, 1);
   }, 7, 3);
   // The same kind of batch in one run padded to its longest sequence (what each step cost before length groups).
-  const fixed = pretrainingBatch(world, new Rng(6), policy, tokenizer, data, 32, 256);
+  const fixed = batchOf(new Rng(6));
   const single = await medianSeconds(() => session.run(fixed), 3, 1);
   const grouped = await medianSeconds(() => session.runGrouped(fixed), 3, 1);
   await session.release();
+  const shape = `${recipe.model.n_layer}L d${recipe.model.n_embd}, batch ${recipe.batchSize}, T<=${recipe.data.maxTokens}`;
+  const note = `${(1 / step).toFixed(2)} steps/s, loss on ${recipe.data.lossOn ?? 'labels'}; ${recipe.optimizer.totalSteps} steps ≈ ${((recipe.optimizer.totalSteps * step) / 60).toFixed(0)} min`;
   return [
-    { name: 'embedded model (4 layers, d=128) training step, batch 32, T<=256', value: step * 1000, unit: 'ms', note: `${(1 / step).toFixed(2)} steps/s` },
+    { name: `${recipe.id} training step (${shape})`, value: step * 1000, unit: 'ms', note },
     { name: '  forward + backward, one padded run', value: single * 1000, unit: 'ms' },
     { name: '  forward + backward, length groups', value: grouped * 1000, unit: 'ms' },
   ];
