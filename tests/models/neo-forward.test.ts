@@ -7,8 +7,8 @@
 import { describe, it, expect } from 'vitest';
 import { gptNeoFamily } from '../../src/pipeline/models/gpt-neo.ts';
 import { ModelSession } from '../../src/pipeline/models/forward.ts';
+import { expectBatchedEqualsOneByOne, expectGatheredRowsMatch, expectPrefixReuseMatches } from '../helpers/session-checks.ts';
 import { CAPTURE_KINDS, captureName } from '../../src/pipeline/models/family.ts';
-import type { HostTensor } from '../../src/pipeline/engine/tensor.ts';
 import { relativeError } from '../reference/gpt2-reference.ts';
 import { neoReferenceForward, type NeoRefResult } from '../reference/neo-reference.ts';
 import { tinyNeo, tinyNeoEntries, type TinyNeoOptions } from '../helpers/tiny-neo.ts';
@@ -20,24 +20,6 @@ function load(options: TinyNeoOptions) {
   const config = gptNeoFamily.parseConfig(tiny.config, 'config.json');
   const params = gptNeoFamily.loadParams(config, tinyNeoEntries(tiny), 'tiny');
   return { tiny, model: { family: gptNeoFamily, config, params } };
-}
-
-function rows(t: HostTensor, b: number, from: number, to: number): Float32Array {
-  const [, time, ...rest] = t.shape;
-  const width = rest.reduce((a, c) => a * c, 1);
-  const start = (b * time + from) * width;
-  return (t.data as Float32Array).slice(start, start + (to - from) * width);
-}
-
-function scoreRows(t: HostTensor, b: number, from: number, to: number, keys: number): number[] {
-  const [, heads, time, S] = t.shape;
-  const out: number[] = [];
-  for (let h = 0; h < heads; h++) {
-    for (let i = from; i < to; i++) {
-      for (let j = 0; j < keys; j++) out.push((t.data as Float32Array)[((b * heads + h) * time + i) * S + j]);
-    }
-  }
-  return out;
 }
 
 function referenceTensors(ref: NeoRefResult, layer: number) {
@@ -97,80 +79,29 @@ describe('GPT-Neo batching, padding and prefix reuse (window 4)', () => {
     [4, 4, 12],
     [39, 0, 2, 5, 5],
   ];
+  const PICKS = [[6, 2], [2, 0], [4, 1]];
+
   const options: TinyNeoOptions = { attentionTypes: [[['local', 'global'], 1]], windowSize: 4, seed: 8 };
 
   it('batched, right-padded inputs give the same logits and captures as one-by-one runs', async () => {
-    const { model } = load(options);
-    const session = await ModelSession.create(model, { captures: CAPTURE_KINDS, logits: 'all' });
-    const batched = (await session.forward({ sequences })).outputs;
-    for (let b = 0; b < sequences.length; b++) {
-      const single = (await session.forward({ sequences: [sequences[b]] })).outputs;
-      const n = sequences[b].length;
-      expect(relativeError(rows(batched.logits, b, 0, n), single.logits.data as Float32Array)).toBeLessThan(1e-5);
-      for (let l = 0; l < 2; l++) {
-        for (const kind of ['attn.q', 'attn.out', 'resid_post'] as const) {
-          const name = captureName(l, kind);
-          expect(relativeError(rows(batched[name], b, 0, n), single[name].data as Float32Array), name).toBeLessThan(1e-5);
-        }
-        const name = captureName(l, 'attn.scores');
-        expect(relativeError(scoreRows(batched[name], b, 0, n, n), scoreRows(single[name], 0, 0, n, n))).toBeLessThan(1e-5);
-      }
-    }
-    await session.release();
+    await expectBatchedEqualsOneByOne(load(options).model, sequences);
   });
 
   // Prefixes of 2, 3 and 5 tokens: continuation queries sit just inside, at and past the window edge of the prefix.
   for (const P of [2, 3, 5]) {
     it(`a ${P}-token prefix reused through past keys/values matches the full sequence (window edge)`, async () => {
       const { tiny, model } = load(options);
-      const full = await ModelSession.create(model, { captures: CAPTURE_KINDS, logits: 'all' });
-      const cached = await ModelSession.create(model, { captures: CAPTURE_KINDS, logits: 'all', withPast: true });
-      const prefix = [7, 8, 9, 10, 11].slice(0, P);
-      const { present } = await cached.forward({ sequences: [prefix] });
-      expect(present?.length).toBe(P);
-      expect(present?.keys[0].shape).toEqual([1, 2, P, 8]);
-      const continued = (await cached.forward({ sequences, past: present })).outputs;
-      for (let b = 0; b < sequences.length; b++) {
-        const ids = [...prefix, ...sequences[b]];
-        const whole = (await full.forward({ sequences: [ids] })).outputs;
-        const n = sequences[b].length;
-        expect(relativeError(rows(continued.logits, b, 0, n), rows(whole.logits, 0, P, P + n))).toBeLessThan(1e-5);
-        const ref = neoReferenceForward(tiny.ref, tiny.refConfig, ids);
-        expect(relativeError(rows(continued.logits, b, 0, n), ref.logits.slice(P).flat())).toBeLessThan(TOLERANCE);
-        for (let l = 0; l < 2; l++) {
-          for (const kind of ['attn.q', 'attn.out', 'resid_post'] as const) {
-            const name = captureName(l, kind);
-            expect(relativeError(rows(continued[name], b, 0, n), rows(whole[name], 0, P, P + n)), name).toBeLessThan(1e-5);
-          }
-          const name = captureName(l, 'attn.scores');
-          expect(relativeError(scoreRows(continued[name], b, 0, n, P + n), scoreRows(whole[name], 0, P, P + n, P + n))).toBeLessThan(1e-5);
-        }
-      }
-      await full.release();
-      await cached.release();
+      await expectPrefixReuseMatches(model, [7, 8, 9, 10, 11].slice(0, P), sequences, {
+        presentKeyShape: [1, 2, P, 8],
+        alsoCheck: (ids, logits) => {
+          const ref = neoReferenceForward(tiny.ref, tiny.refConfig, ids);
+          expect(relativeError(logits, ref.logits.slice(P).flat())).toBeLessThan(TOLERANCE);
+        },
+      });
     });
   }
 
   it('captures and logits gathered at chosen positions equal those rows of the full outputs', async () => {
-    const { model } = load(options);
-    const full = await ModelSession.create(model, { captures: CAPTURE_KINDS, logits: 'all' });
-    const gathered = await ModelSession.create(model, { captures: CAPTURE_KINDS, logits: 'positions', capturePositions: true });
-    const picks = [[6, 2], [2, 0], [4, 1]];
-    const all = (await full.forward({ sequences })).outputs;
-    const some = (await gathered.forward({ sequences, capturePositions: picks, logitPositions: picks })).outputs;
-    expect(some.logits.shape).toEqual([3, 2, 40]);
-    for (let b = 0; b < sequences.length; b++) {
-      picks[b].forEach((p, i) => {
-        expect(relativeError(rows(some.logits, b, i, i + 1), rows(all.logits, b, p, p + 1))).toBeLessThan(1e-5);
-        for (const kind of ['attn.q', 'attn.out', 'resid_post'] as const) {
-          const name = captureName(1, kind);
-          expect(relativeError(rows(some[name], b, i, i + 1), rows(all[name], b, p, p + 1)), name).toBeLessThan(1e-5);
-        }
-        const scores = captureName(0, 'attn.scores');
-        expect(relativeError(scoreRows(some[scores], b, i, i + 1, 7), scoreRows(all[scores], b, p, p + 1, 7))).toBeLessThan(1e-5);
-      });
-    }
-    await full.release();
-    await gathered.release();
+    await expectGatheredRowsMatch(load(options).model, sequences, PICKS);
   });
 });
