@@ -128,14 +128,14 @@ export async function trainingBench(matmulGflops: number, threads?: number): Pro
   ];
 }
 
-/**
- * One `lab train` step of an embedded-size model (4 layers, d=128, 4 heads, the synthetic world's 1259 tokens):
- * a batch of 32 pretraining sequences of up to 256 tokens (loss on label tokens), forward + backward of every
- * parameter (logits at the counted targets, examples run in length groups), the finiteness check, AdamW.
- */
 /** The shipped largest embedded model's recipe: the training-step bench times exactly its steps. */
 const BENCH_RECIPE = 'content/training/emb-l.json';
 
+/**
+ * One `lab train` step of BENCH_RECIPE: a batch of its pretraining sequences (its batch size, length and loss
+ * targets), forward + backward of every parameter (logits at the counted targets, examples run in length groups),
+ * the finiteness check, AdamW.
+ */
 export async function embeddedTrainingBench(_matmulGflops: number, threads?: number): Promise<BenchLine[]> {
   const recipe = await readTrainConfig(BENCH_RECIPE);
   const world = buildWorld(recipe.world);
