@@ -7,10 +7,9 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Rng } from '../../src/pipeline/util/random.ts';
-import { buildWorld } from '../../src/pipeline/tasks/synthetic-world.ts';
+import { TEMPLATES, buildWorld } from '../../src/pipeline/tasks/synthetic-world.ts';
 import { formatInput, syntheticTasks } from '../../src/pipeline/tasks/synthetic-tasks.ts';
 import { worldTokenizer } from '../../src/pipeline/tasks/synthetic-provider.ts';
-import { TEMPLATES } from '../../src/pipeline/tasks/synthetic-world.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
