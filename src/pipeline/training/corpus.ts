@@ -1,5 +1,5 @@
 // Batches of pretraining sequences from the synthetic world, tokenised, with the loss on label tokens only (the
-// first recipe) or on every token (see LossTargets: predicting the content words is what teaches the model to read
+// first recipe) or on every token (see withLossTargets: predicting the content words is what teaches the model to read
 // its context).
 
 import type { Rng } from '../util/random.ts';
@@ -9,6 +9,7 @@ import type { TrainingBatch } from '../models/training.ts';
 import { answerIds, separatorIds } from '../experiments/prompt.ts';
 import type { World } from '../tasks/synthetic-world.ts';
 import { type PretrainingOptions, samplePretrainingSequence } from '../tasks/synthetic-tasks.ts';
+import type { LossTargets } from './train-config.ts';
 
 export interface EncodedSequence {
   ids: number[];
@@ -74,16 +75,14 @@ export function encodeRepeatedText(world: World, rng: Rng, policy: TokenPolicy, 
 }
 
 /**
- * Which targets count in the loss. 'labels' (the default) keeps each sequence's own mask; 'all-tokens' counts every
- * next-token prediction. Measured (scripts/recipe-search/sweep.py on a GPU, 4 layers, d_model 128): with label tokens
- * only, no variant of the stream learnt in context within 10000 steps, and with a context the model ignored its query
- * (in-context accuracy at the constant-label rate even on known clusters); with every token in the loss, accuracy on
- * context-only sequences jumped from chance to ~0.8 between steps 5500 and 8000. The dense loss teaches attention to
- * the current sentence (to predict its next words) and which words share a cluster, the two parts of the circuit that
- * matches a query to its demonstrations.
+ * Which targets count in the loss (LossTargets). 'labels' (the default) keeps each sequence's own mask; 'all-tokens'
+ * counts every next-token prediction. Measured (scripts/recipe-search/sweep.py on a GPU, 4 layers, d_model 128):
+ * with label tokens only, no variant of the stream learnt in context within 10000 steps, and with a context the
+ * models mostly ignored their query (in-context accuracy at a constant-label rate on most tasks); with every token in
+ * the loss, accuracy on context-only sequences jumped from chance to ~0.8 between steps 5500 and 8000. The dense loss
+ * teaches attention to the current sentence (to predict its next words) and which words share a cluster, the two
+ * parts of the circuit that matches a query to its demonstrations.
  */
-export type LossTargets = 'labels' | 'all-tokens';
-
 function withLossTargets(sequence: EncodedSequence, lossOn: LossTargets): EncodedSequence {
   return lossOn === 'labels' ? sequence : { ...sequence, targetMask: sequence.targetMask.map(() => true) };
 }

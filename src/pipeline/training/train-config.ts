@@ -5,6 +5,10 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
 
+/** Which next-token predictions count in the loss (see training/corpus.ts). */
+export const LOSS_TARGETS = ['labels', 'all-tokens'] as const;
+export type LossTargets = (typeof LOSS_TARGETS)[number];
+
 export const trainConfigSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lowercase letters, digits and dashes'),
   description: z.string().default(''),
@@ -42,7 +46,7 @@ export const trainConfigSchema = z.strictObject({
      * (every token, as a language model learns). See training/corpus.ts for why the second makes in-context learning
      * emerge.
      */
-    lossOn: z.enum(['labels', 'all-tokens']).optional(),
+    lossOn: z.enum(LOSS_TARGETS).optional(),
     /**
      * A curriculum's first phase: for its first `steps` steps these options replace the stream's own (e.g. mostly
      * bare context-only sequences of one word, where the copying circuit forms early), then the stream proper runs.
