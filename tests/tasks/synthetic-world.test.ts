@@ -90,4 +90,53 @@ describe('synthetic world', () => {
     const fixed = [...novelLabels.values()].filter((labels) => labels.size === 1).length;
     expect(fixed / novelLabels.size).toBeLessThan(0.1);
   });
+
+  it('relation3: half its pairs from novel clusters, whose partners only the task (not pretraining) fixes', () => {
+    const relation = syntheticTasks(world).find((t) => t.id === 'synthetic-relation3')!;
+    const rng = new Rng(4);
+    const novelFalsePartner = new Map<number, number>();
+    let novel = 0;
+    for (let i = 0; i < 600; i++) {
+      const ex = relation.sample(rng);
+      const [premise, hypothesis] = ex.clusters.map((c) => world.clusters[c]);
+      // A pair never mixes a known with a novel cluster, or Neither would be told apart by kind alone.
+      expect(hypothesis.known).toBe(premise.known);
+      if (premise.known) {
+        if (ex.label === 1) expect(hypothesis.id).toBe(premise.partner);
+        continue;
+      }
+      novel++;
+      if (ex.label === 0) expect(hypothesis.id).toBe(premise.id);
+      if (ex.label !== 1) continue;
+      // Within the task each novel cluster has one partner, and the pairing is symmetric.
+      expect(novelFalsePartner.get(premise.id) ?? hypothesis.id).toBe(hypothesis.id);
+      expect(novelFalsePartner.get(hypothesis.id) ?? premise.id).toBe(premise.id);
+      novelFalsePartner.set(premise.id, hypothesis.id).set(hypothesis.id, premise.id);
+    }
+    expect(novel).toBeGreaterThan(600 * 0.4);
+    expect(novel).toBeLessThan(600 * 0.6);
+    expect(novelFalsePartner.size).toBeGreaterThan(20);
+
+    // The mixed stream draws a fresh pairing per sequence: across sequences a novel cluster meets many partners.
+    const wordCluster = new Map(world.clusters.flatMap((c) => c.words.map((w) => [w, c] as const)));
+    const falseLabel = TEMPLATES.cb.labelWords[1];
+    const partnersSeen = new Map<number, Set<number>>();
+    const stream = new Rng(5);
+    for (let i = 0; i < 600; i++) {
+      const seq = samplePretrainingSequence(world, stream, { contextOnlyShare: 0, minDemos: 4, maxDemos: 12, mixKnownAndNovel: true });
+      if (!seq.demos[0].input.includes('True, False, or Neither?')) continue;
+      for (const d of seq.demos) {
+        if (d.label !== falseLabel) continue;
+        const [premise, question] = d.input.split('Question:');
+        const clusterOf = (text: string) => [...new Set(text.split(/[\s.,?:]+/).flatMap((w) => wordCluster.get(w) ?? []))];
+        const [p] = clusterOf(premise);
+        const [h] = clusterOf(question.split('.')[0]);
+        if (p.known) continue;
+        if (!partnersSeen.has(p.id)) partnersSeen.set(p.id, new Set());
+        partnersSeen.get(p.id)!.add(h.id);
+      }
+    }
+    const many = [...partnersSeen.values()].filter((s) => s.size >= 3).length;
+    expect(many / partnersSeen.size).toBeGreaterThan(0.5);
+  });
 });
