@@ -22,7 +22,6 @@ export function pidAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-
 /** The manifest format of every entry. */
 export const CACHE_FORMAT = 'icl-lab-cache/1';
 

@@ -82,44 +82,26 @@ function singleSentenceTask(
   };
 }
 
-/** Novel clusters paired at random by `seed`: within a task, each novel cluster's partner (which contradicts it). */
-function novelPartners(world: World, seed: number): Map<number, number> {
-  const ids = new Rng(seed).shuffle(novelClusters(world).map((c) => c.id));
-  const partners = new Map<number, number>();
-  for (let i = 0; i + 1 < ids.length; i += 2) {
-    partners.set(ids[i], ids[i + 1]);
-    partners.set(ids[i + 1], ids[i]);
-  }
-  return partners;
-}
 
-/** The relation task; with `pairsSeed`, half its pairs come from novel clusters paired by that seed. */
-function relationTask(world: World, pairsSeed?: number): SyntheticTask {
+function relationTask(world: World): SyntheticTask {
   const known = knownClusters(world);
-  const partners = pairsSeed === undefined ? undefined : novelPartners(world, pairsSeed);
-  const novel = partners ? [...partners.keys()] : [];
   return {
     id: 'synthetic-relation3',
     name: 'Relation (3-way)',
     shapedLike: 'CB',
     template: TEMPLATES.cb,
     novelty:
-      'Half seen rule, half new pairs: the hypothesis is True when its words come from the premise\'s cluster, False when ' +
-      'from its partner cluster, Neither otherwise. Half the pairs use known clusters, whose partners pretraining ' +
-      'teaches; half use novel clusters, paired at random per task, so only the demonstrations reveal which novel ' +
-      'cluster contradicts which.',
+      'Seen rule, new inputs: the hypothesis is True when its words come from the premise\'s cluster, False when from ' +
+      'its partner cluster, Neither otherwise; pretraining teaches the rule on the same clusters, the sentence pairs are new.',
     zeroShot: 'above chance',
     sample(rng) {
-      const useNovel = partners !== undefined && rng.uniform() < 0.5;
-      const pool = useNovel ? novel.map((id) => world.clusters[id]) : known;
-      const partnerOf = (c: Cluster) => (useNovel ? partners!.get(c.id)! : c.partner);
-      const premise = pool[rng.int(pool.length)];
+      const premise = known[rng.int(known.length)];
       const label = rng.int(3);
       let other = premise;
-      if (label === 1) other = world.clusters[partnerOf(premise)];
+      if (label === 1) other = world.clusters[premise.partner];
       if (label === 2) {
-        do other = pool[rng.int(pool.length)];
-        while (other.id === premise.id || other.id === partnerOf(premise));
+        do other = known[rng.int(known.length)];
+        while (other.id === premise.id || other.id === premise.partner);
       }
       return {
         fields: { premise: sentence(world, premise, rng), hypothesis: sentence(world, other, rng) },
@@ -148,13 +130,10 @@ const SINGLE_SENTENCE_SPECS: SingleSentenceSpec[] = [
   { id: 'synthetic-topic4', name: 'Topic (4-way)', shapedLike: 'AGNews', template: TEMPLATES.agnews, novelty: HALF_KNOWN, knownClass: (c) => c.topic, taskSeed: 15 },
 ];
 
-/** Which novel clusters contradict which in the evaluation relation task (pretraining never sees this pairing fixed). */
-const EVALUATION_PAIRS_SEED = 16;
-
 /** The six evaluation tasks, shaped like SST-2, SST-5, MR, Subj, AGNews and CB. */
 export function syntheticTasks(world: World): SyntheticTask[] {
   const [sst2, sst5, mr, subj, agnews] = SINGLE_SENTENCE_SPECS.map((spec) => singleSentenceTask(world, spec));
-  return [sst2, sst5, mr, subj, agnews, relationTask(world, EVALUATION_PAIRS_SEED)];
+  return [sst2, sst5, mr, subj, agnews, relationTask(world)];
 }
 
 /**
@@ -257,16 +236,13 @@ export function samplePretrainingSequence(world: World, rng: Rng, options: Pretr
 /** A sequence of one canonical task: known clusters keep their classes (mixed stream: novel ones are drawn afresh). */
 function canonicalSequence(world: World, rng: Rng, n: number, mixKnownAndNovel: boolean): PretrainingSequence {
   const id = CANONICAL_TASK_IDS[rng.int(CANONICAL_TASK_IDS.length)];
-  const relation = id === 'synthetic-relation3';
-  let task: SyntheticTask;
-  // Mixed stream: novel classes (or novel partner pairs) drawn afresh per sequence. First stream: known clusters only.
-  if (mixKnownAndNovel) task = relation ? relationTask(world, rng.int(2 ** 31)) : withFreshNovelClasses(world, id, rng.int(2 ** 31));
-  else task = relation ? relationTask(world) : evaluationTasks(world).find((t) => t.id === id)!;
+  const mixed = mixKnownAndNovel && id !== 'synthetic-relation3';
+  const task = mixed ? withFreshNovelClasses(world, id, rng.int(2 ** 31)) : evaluationTasks(world).find((t) => t.id === id)!;
   const demos = Array.from({ length: n }, () => {
     let ex: SyntheticExample;
     // Without the mixed stream, canonical sequences use known clusters only: novel clusters never get a fixed class.
     do ex = task.sample(rng);
-    while (!mixKnownAndNovel && ex.clusters.some((c) => !world.clusters[c].known));
+    while (!mixed && ex.clusters.some((c) => !world.clusters[c].known));
     return { input: formatInput(task.template, ex.fields), label: task.template.labelWords[ex.label] };
   });
   return { demos, contextOnly: false };
