@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  type Provenance, ProvenanceError, frozenStatus, provenanceName, readPublishedProvenance, rootRelative,
+  type Provenance, ProvenanceError, frozenStatus, provenanceName, readPublishedProvenance, rootRelative, weightsHash,
 } from '../../src/pipeline/experiments/provenance.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'icl-provenance-'));
@@ -15,9 +15,20 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const COMMIT = 'a'.repeat(40);
 
+/** The files a complete model folder has; only the weights' bytes matter to the decision (they are hashed). */
+function modelFolder(dir: string, weights = '{}'): void {
+  mkdirSync(dir, { recursive: true });
+  for (const f of ['config.json', 'tokenizer.json']) writeFileSync(join(dir, f), '{}');
+  writeFileSync(join(dir, 'model.safetensors'), weights);
+}
+
+// What `lab run` records for a folder made by modelFolder(): the runs below were computed from these weights.
+modelFolder(join(tmp, 'reference'));
+const FOLDER_HASH = await weightsHash(join(tmp, 'reference'));
+
 function manifest(model: string, task: string, seed: number, source: Provenance['model']['source'], plan = 'content/plan.json'): Provenance {
   return {
-    provenanceVersion: 1, inputsHash: `${model}-${task}-${seed}-inputs`.padEnd(64, '0'), model: { id: model, source, weightsHash: 'f'.repeat(64) },
+    provenanceVersion: 1, inputsHash: `${model}-${task}-${seed}-inputs`.padEnd(64, '0'), model: { id: model, source, weightsHash: FOLDER_HASH },
     task: { id: task, dataHash: 'd'.repeat(64) }, seed, plan, producer: 'icl-lab 0.1.0', gitCommit: COMMIT, device: 'cpu', threads: 2,
     node: 'v22.23.3', wallSeconds: 2.5, createdAt: '2026-11-26T11:44:05.344Z',
   };
@@ -27,12 +38,6 @@ function publish(results: string, p: Provenance): void {
   const dir = join(results, p.model.id, p.task.id);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, provenanceName(p.seed)), JSON.stringify(p, null, 1));
-}
-
-/** The files a complete model folder has (their contents do not matter to the decision). */
-function modelFolder(dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) writeFileSync(join(dir, f), '{}');
 }
 
 describe('frozen results', () => {
@@ -50,14 +55,15 @@ describe('frozen results', () => {
     const hub = status.get('fairseq')!;
     expect(hub.status).toBe('frozen');
     expect(hub.runs.map((r) => [r.task, r.seed, r.inputs.present])).toEqual([['sst2', 1, false], ['sst2', 2, false]]);
-    expect(hub.recompute!.inputs).toMatch(/^the weights of KoboldAI\/fairseq-dense-1\.3B at revision main \(weights hash ffffffffffff\) in the Hugging Face cache/);
+    expect(hub.recompute!.inputs).toMatch(new RegExp(`^the weights of KoboldAI/fairseq-dense-1\\.3B at revision main \\(weights hash ${FOLDER_HASH.slice(0, 12)}\\) in the Hugging Face cache`));
     // Not in a plan here: named by its hub id.
     expect(hub.recompute!.command).toBe('npm run lab -- run --models KoboldAI/fairseq-dense-1.3B');
 
     const emb = status.get('emb')!;
     expect(emb.status).toBe('present');
     expect(emb.recompute).toBeNull();
-    expect(emb.runs[0].inputs).toEqual({ source: { kind: 'embedded', dir: 'content/models/emb' }, present: true, dir: join(root, 'content', 'models', 'emb') });
+    expect(emb.runs[0].inputs).toEqual({ source: { kind: 'embedded', dir: 'content/models/emb' }, present: true, dir: join(root, 'content', 'models', 'emb'), weightsHash: FOLDER_HASH });
+    expect(emb.runs[0].outdated).toBe(false);
     expect(emb.runs[0].file).toBe('emb/synthetic-sentiment2/seed-1.provenance.json');
 
     // Results without any manifest: not known, so not called frozen.
@@ -92,10 +98,40 @@ describe('frozen results', () => {
     const half = status.get('half')!;
     expect(half.status).toBe('frozen');
     expect(half.recompute).toEqual({
-      inputs: 'the model folder content/models/half (config.json, tokenizer.json and its safetensors weights, weights hash ffffffffffff), ' +
+      inputs: `the model folder content/models/half (config.json, tokenizer.json and its safetensors weights, weights hash ${FOLDER_HASH.slice(0, 12)}), ` +
         'which `npm run lab -- train --config content/training/half.json` trains',
       command: 'npm run lab -- run --plan content/my-plan.json --models half',
     });
+  });
+
+  it('weights here that are not the ones a run used make the model outdated, with the command that recomputes it', async () => {
+    const root = join(tmp, 'checkout3');
+    const results = join(root, 'cache', 'results');
+    const dir = join(root, 'content', 'models', 'retrained');
+    modelFolder(dir);
+    publish(results, manifest('retrained', 't', 1, { kind: 'embedded', dir: 'content/models/retrained' }));
+    publish(results, manifest('retrained', 't', 2, { kind: 'embedded', dir: 'content/models/retrained' }));
+    const options = { root, hubCache: join(tmp, 'no-hub-cache') };
+    expect((await frozenStatus(results, options)).get('retrained')!.status).toBe('present');
+
+    // Retrained in place: same files, other bytes.
+    modelFolder(dir, '{"retrained": true}');
+    const here = await weightsHash(dir);
+    const status = (await frozenStatus(results, options)).get('retrained')!;
+    expect(status.status).toBe('outdated');
+    expect(status.runs.map((r) => [r.seed, r.outdated, r.inputs.weightsHash])).toEqual([[1, true, here], [2, true, here]]);
+    expect(status.recompute).toEqual({
+      inputs: `the weights now in content/models/retrained (weights hash ${here.slice(0, 12)}; the published results were computed from ${FOLDER_HASH.slice(0, 12)})`,
+      command: 'npm run lab -- run --models retrained',
+    });
+
+    // One run recomputed from the new weights: the model stays outdated until every run is.
+    publish(results, { ...manifest('retrained', 't', 2, { kind: 'embedded', dir: 'content/models/retrained' }), model: { id: 'retrained', source: { kind: 'embedded', dir: 'content/models/retrained' }, weightsHash: here } });
+    const partly = (await frozenStatus(results, options)).get('retrained')!;
+    expect(partly.runs.map((r) => r.outdated)).toEqual([true, false]);
+    expect(partly.status).toBe('outdated');
+    publish(results, { ...manifest('retrained', 't', 1, { kind: 'embedded', dir: 'content/models/retrained' }), model: { id: 'retrained', source: { kind: 'embedded', dir: 'content/models/retrained' }, weightsHash: here } });
+    expect((await frozenStatus(results, options)).get('retrained')!.status).toBe('present');
   });
 
   it('no results folder has no manifests; a manifest that contradicts its path or schema fails naming the file', async () => {

@@ -1,10 +1,13 @@
 // Synthetic results for the site tests: three models of different depth, two tasks, one or two seeds, one example
 // text carrying a script tag, and model cards for two of the models. Written in the layout the pipeline writes.
-// With the models folder, provenance manifests too: tiny-a is embedded and its model folder is there (not frozen),
-// tiny-c is a hub model absent from any HF cache (frozen), tiny-b has none (not recorded).
+// With the models folder, provenance manifests too: tiny-a is embedded and its model folder is there (not frozen), but
+// one of its runs records older weights (outdated); tiny-c is a hub model absent from any HF cache (frozen), tiny-b has
+// none (not recorded).
 
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { stageKey } from '../../src/pipeline/cache/index.ts';
 import { makeRunFixture } from '../../src/pipeline/metrics/examples-fixture.ts';
 import { type Provenance, provenanceName } from '../../src/pipeline/experiments/provenance.ts';
 import type { ModelCard } from '../../src/pipeline/report/model-card.ts';
@@ -19,6 +22,9 @@ export const FIXTURE_MODELS = [
 ] as const;
 
 export const FIXTURE_TASKS = ['sst2', 'toy-topics'] as const;
+
+/** The weights hash of tiny-a's fixture folder (one model.safetensors holding '{}'), as `lab run` records it. */
+const FOLDER_WEIGHTS_HASH = stageKey({ 'model.safetensors': createHash('sha256').update('{}').digest('hex') });
 
 /** The hub model tiny-c's manifests name; never in the HF cache of a test. */
 export const FIXTURE_HUB_ID = 'example/tiny-c';
@@ -40,7 +46,8 @@ export function writeFixtureResults(resultsDir: string, contentModelsDir?: strin
           const source: Provenance['model']['source'] = m.id === 'tiny-a' ? { kind: 'embedded', dir: path.join(contentModelsDir, m.id) } : { kind: 'hub', id: FIXTURE_HUB_ID };
           const provenance: Provenance = {
             provenanceVersion: 1, inputsHash: `${seed}${m.id}${task}`.replace(/[^0-9a-f]/g, 'e').padEnd(64, '7'),
-            model: { id: m.id, source, weightsHash: 'b'.repeat(64) }, task: { id: task, dataHash: 'c'.repeat(64) }, seed,
+            // tiny-a's toy-topics run was computed from older weights than its folder holds now: tiny-a is outdated.
+            model: { id: m.id, source, weightsHash: m.id === 'tiny-a' && task === 'sst2' ? FOLDER_WEIGHTS_HASH : 'b'.repeat(64) }, task: { id: task, dataHash: 'c'.repeat(64) }, seed,
             plan: 'content/plan.json', producer: 'icl-lab 0.0.1', gitCommit: '0123456789abcdef0123456789abcdef01234567', device: 'cpu',
             threads: m.id === 'tiny-a' ? 2 : null, node: 'v22.0.0', wallSeconds: 1.25 * seed, createdAt: '2026-01-02T03:04:05.000Z',
           };
@@ -65,7 +72,7 @@ export function writeFixtureResults(resultsDir: string, contentModelsDir?: strin
       fs.mkdirSync(path.join(contentModelsDir, id), { recursive: true });
       fs.writeFileSync(path.join(contentModelsDir, id, 'card.json'), JSON.stringify(card, null, 2));
     }
-    // tiny-a's model folder (what the frozen decision looks for; the contents are not read).
+    // tiny-a's model folder (what the frozen decision looks for; its weights file is hashed: FOLDER_WEIGHTS_HASH).
     for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) fs.writeFileSync(path.join(contentModelsDir, 'tiny-a', f), '{}');
   }
 }

@@ -224,7 +224,7 @@ describe('report site in headless Chromium, served from a sub-path', () => {
           return { model: (s as HTMLElement).dataset.model, status: (s as HTMLElement).dataset.status, text: s.textContent ?? '', badge: badge ? badge.offsetHeight > 0 : null, rows: s.querySelectorAll('tbody tr').length };
         }));
         const want: Record<string, { status: string; rows: number; task: number }> = {
-          'tiny-a': { status: 'present', rows: 2, task: 1 }, 'tiny-b': { status: 'unrecorded', rows: 0, task: 0 }, 'tiny-c': { status: 'frozen', rows: 3, task: 2 },
+          'tiny-a': { status: 'outdated', rows: 2, task: 1 }, 'tiny-b': { status: 'unrecorded', rows: 0, task: 0 }, 'tiny-c': { status: 'frozen', rows: 3, task: 2 },
         };
         const onPage = rel.startsWith('models/') ? [rel.split('/')[1]] : FIXTURE_MODELS.map((m) => m.id);
         expect(blocks.map((b) => b.model), rel).toEqual(onPage);
@@ -238,7 +238,15 @@ describe('report site in headless Chromium, served from a sub-path', () => {
             expect(b.text).toContain(`npm run lab -- run --models ${FIXTURE_HUB_ID}`);
           }
           if (w.status === 'unrecorded') expect(b.text).toContain('No provenance manifest');
-          if (w.status === 'present') expect(b.text).toContain('which is in this checkout');
+          if (w.status === 'outdated') {
+            expect(b.text).toContain('is in this checkout, but its weights are not the ones some of this model\'s results were computed from');
+            expect(b.text).toContain('npm run lab -- run --models tiny-a');
+          }
+        }
+        if (rel === 'models/tiny-a/') {
+          // Only the run made from other weights is marked; the sst2 run recorded the weights here.
+          expect(await page.isVisible('h1 .outdated-badge')).toBe(true);
+          expect(await page.$$eval('section.provenance tbody tr', (trs) => trs.map((tr) => [tr.querySelector('th')?.textContent?.trim(), tr.className]))).toEqual([['sst2 · seed 1', ''], ['toy-topics · seed 1', 'outdated']]);
         }
         if (rel === 'models/tiny-c/') {
           expect(await page.isVisible('h1 .frozen-badge')).toBe(true);
@@ -248,7 +256,7 @@ describe('report site in headless Chromium, served from a sub-path', () => {
         }
       }
       if (rel === '') {
-        // The run table's provenance column reads each run's manifest: present, frozen, or none published.
+        // The run table's provenance column reads each run's manifest: present, outdated, frozen, or none published.
         const runs = await page.$$eval('table.data', (ts) => ts
           .filter((t) => (t as HTMLTableElement).caption?.textContent === 'Runs read by this build.')
           .flatMap((t) => [...t.querySelectorAll('tbody tr')].map((tr) => [tr.querySelector('th')?.textContent ?? '', tr.querySelector('td:last-child')?.textContent ?? ''])));
@@ -256,11 +264,13 @@ describe('report site in headless Chromium, served from a sub-path', () => {
         for (const [run, cell] of runs) {
           const model = run.split(' / ')[0];
           if (model === 'tiny-b') expect(cell, run).toBe('no manifest');
-          else expect(cell, run).toMatch(model === 'tiny-c' ? /^inputs [0-9a-f]{12}, .*\(frozen\)$/ : /^inputs [0-9a-f]{12}, icl-lab [^,]+, \d{4}-\d\d-\d\d$/);
+          else if (model === 'tiny-c') expect(cell, run).toMatch(/^inputs [0-9a-f]{12}, .*\(frozen\)$/);
+          else expect(cell, run).toMatch(run.includes('toy-topics') ? /^inputs [0-9a-f]{12}, icl-lab [^,]+, \d{4}-\d\d-\d\d \(outdated\)$/ : /^inputs [0-9a-f]{12}, icl-lab [^,]+, \d{4}-\d\d-\d\d$/);
         }
       }
       if (rel === 'models/') {
         expect(await page.$$eval('.link-list .frozen-badge', (as) => as.map((a) => a.getAttribute('href')))).toEqual([`${BASE}models/tiny-c/#provenance`]);
+        expect(await page.$$eval('.link-list .outdated-badge', (as) => as.map((a) => a.getAttribute('href')))).toEqual([`${BASE}models/tiny-a/#provenance`]);
       }
       if (rel === 'tasks/sst2/') {
         // The dataset text with a script tag is shown as text, in the explorer table.

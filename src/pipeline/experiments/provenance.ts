@@ -2,12 +2,15 @@
 // run-plan.ts): the hash of its inputs, the model's source and weights hash, the task data hash, the plan, the
 // icl-lab version, git commit, device, threads and compute time. A published result is *frozen* when the inputs that
 // made it are not in this checkout (a hub model not in the local Hugging Face cache, a model folder that is absent):
-// it is shown as it was computed, and nothing here can recompute it. Deciding that never touches the network.
+// it is shown as it was computed, and nothing here can recompute it. It is *outdated* when the weights are here but are
+// not the ones it recorded (retrained or replaced, not rerun since). Deciding either never touches the network.
 // Used by `lab run` (frozenRuns) and the site (src/site/data.ts).
 
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
+import { hashFile, stageKey } from '../cache/index.ts';
 import { isCompleteModelFolder, localHubModel } from '../models/hub.ts';
 import type { ModelSource } from './plan.ts';
 
@@ -127,12 +130,22 @@ function planModel(planFile: string, modelId: string, root: string): { source?: 
   }
 }
 
+/** Content hash of a model folder's weights (every safetensors file, by name): what a manifest's weightsHash records. */
+export async function weightsHash(dir: string): Promise<string> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.safetensors')).sort();
+  const hashes: Record<string, string> = {};
+  for (const f of files) hashes[f] = await hashFile(join(dir, f));
+  return stageKey(hashes);
+}
+
 export interface ModelInputs {
   source: ModelSource;
   /** True when the weights are in this checkout: a complete model folder, or a complete snapshot in the hub cache. */
   present: boolean;
   /** The folder found, when present. */
   dir: string | null;
+  /** The hash of the weights found (as `lab run` records it), when present. */
+  weightsHash: string | null;
 }
 
 export interface InputsOptions {
@@ -143,8 +156,9 @@ export interface InputsOptions {
 }
 
 /**
- * Whether the model weights a manifest names are here, without any download. A model folder recorded by another
- * checkout (an absolute path elsewhere) is also looked for where the recorded plan, read here, puts it.
+ * Whether the model weights a manifest names are here, without any download, and their hash when they are (read in
+ * full: seconds per gigabyte, as `lab run` does before every run). A model folder recorded by another checkout (an
+ * absolute path elsewhere) is also looked for where the recorded plan, read here, puts it.
  */
 export async function findModelInputs(p: Provenance, options: InputsOptions = {}): Promise<ModelInputs> {
   const root = options.root ?? process.cwd();
@@ -156,14 +170,16 @@ export async function findModelInputs(p: Provenance, options: InputsOptions = {}
     } catch {
       found = undefined; // a bad id or revision: not here
     }
-    return { source, present: found !== undefined, dir: found?.dir ?? null };
+    return found ? { source, present: true, dir: found.dir, weightsHash: await weightsHash(found.dir) } : absent(source);
   }
   const candidates = [resolve(root, source.dir)];
   const planned = planModel(p.plan, p.model.id, root)?.source;
   if (planned && planned.kind !== 'hub') candidates.push(resolve(root, planned.dir));
-  for (const dir of candidates) if (await isCompleteModelFolder(dir)) return { source, present: true, dir };
-  return { source, present: false, dir: null };
+  for (const dir of candidates) if (await isCompleteModelFolder(dir)) return { source, present: true, dir, weightsHash: await weightsHash(dir) };
+  return absent(source);
 }
+
+const absent = (source: ModelSource): ModelInputs => ({ source, present: false, dir: null, weightsHash: null });
 
 /** What would recompute a frozen result: its inputs in words, and the command. */
 export interface RecomputeHint {
@@ -194,17 +210,36 @@ export function recomputeHint(p: Provenance, root = process.cwd()): RecomputeHin
   return { inputs, command };
 }
 
+/** What would recompute a run made from other weights than those here now. */
+function outdatedHint(run: ModelRun, root: string): RecomputeHint {
+  const here = run.inputs.weightsHash!.slice(0, 12);
+  const then = run.provenance.model.weightsHash.slice(0, 12);
+  return {
+    inputs: `the weights now in ${rootRelative(run.inputs.dir!, root)} (weights hash ${here}; the published results were computed from ${then})`,
+    command: recomputeHint(run.provenance, root).command,
+  };
+}
+
+/** A published run with what is here of its inputs. */
+export interface ModelRun extends PublishedProvenance {
+  inputs: ModelInputs;
+  /** The weights are here, but they are not the ones this run was computed from. */
+  outdated: boolean;
+}
+
 /** One model's published manifests and whether their inputs are here. */
 export interface ModelProvenance {
   model: string;
   /** Every manifest of the model, by task and seed. */
-  runs: Array<PublishedProvenance & { inputs: ModelInputs }>;
+  runs: ModelRun[];
   /**
    * 'frozen': published results whose inputs are not all here (shown as computed, not recomputable here);
-   * 'present': every run's inputs are here; 'unrecorded': no manifest, so the inputs are not known.
+   * 'outdated': the weights are here but differ from those some published run was computed from (retrained or
+   * replaced since; `lab run` recomputes it); 'present': every run's inputs are here as they were;
+   * 'unrecorded': no manifest, so the inputs are not known.
    */
-  status: 'frozen' | 'present' | 'unrecorded';
-  /** For a frozen model: what would recompute it (from its first frozen run). */
+  status: 'frozen' | 'outdated' | 'present' | 'unrecorded';
+  /** For a frozen or outdated model: what would recompute it (from its first such run). */
   recompute: RecomputeHint | null;
 }
 
@@ -221,20 +256,22 @@ export async function modelProvenance(published: PublishedProvenance[], models: 
     for (const p of published.filter((x) => x.model === model)) {
       const key = JSON.stringify([p.model, p.provenance.model.source, p.provenance.plan]);
       if (!seen.has(key)) seen.set(key, findModelInputs(p.provenance, { ...options, root }));
-      runs.push({ ...p, inputs: await seen.get(key)! });
+      const inputs = await seen.get(key)!;
+      runs.push({ ...p, inputs, outdated: inputs.present && inputs.weightsHash !== p.provenance.model.weightsHash });
     }
     const frozen = runs.find((r) => !r.inputs.present);
+    const outdated = runs.find((r) => r.outdated);
     out.set(model, {
       model,
       runs,
-      status: runs.length === 0 ? 'unrecorded' : frozen ? 'frozen' : 'present',
-      recompute: frozen ? recomputeHint(frozen.provenance, root) : null,
+      status: runs.length === 0 ? 'unrecorded' : frozen ? 'frozen' : outdated ? 'outdated' : 'present',
+      recompute: frozen ? recomputeHint(frozen.provenance, root) : outdated ? outdatedHint(outdated, root) : null,
     });
   }
   return out;
 }
 
-/** Reads a results folder's manifests and decides, per model, whether its results are frozen. */
+/** Reads a results folder's manifests and decides, per model, whether its results are frozen or outdated. */
 export async function frozenStatus(resultsDir: string, options: InputsOptions & { models?: string[] } = {}): Promise<Map<string, ModelProvenance>> {
   return modelProvenance(readPublishedProvenance(resultsDir), options.models ?? [], options);
 }

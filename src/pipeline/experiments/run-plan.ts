@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CacheStore, hashFile, hashSourceFiles, moduleClosure, openCache, stageKey } from '../cache/index.ts';
+import { type CacheStore, hashSourceFiles, moduleClosure, openCache, stageKey } from '../cache/index.ts';
 import type { RunnerOptions } from '../engine/runner.ts';
 import { type NullModelKind, nullTwin } from '../models/family.ts';
 import { loadModel, type LoadedModel } from '../models/registry.ts';
@@ -22,7 +22,7 @@ import { type Task, taskDataHash } from '../tasks/task.ts';
 import type { Plan, PlanModel, PlanTask } from './plan.ts';
 import { type ProtocolModel, type ProtocolResult, runProtocol } from './protocol.ts';
 import { activationTensors, readActivationsMeta, resultFromActivations } from './activations.ts';
-import { type Provenance, provenanceName, readProvenanceFile, recomputeHint, rootRelative } from './provenance.ts';
+import { type Provenance, provenanceName, readProvenanceFile, recomputeHint, rootRelative, weightsHash } from './provenance.ts';
 export type { Provenance } from './provenance.ts';
 import { type RecordInputs, type Similarities, examplesFile, metricsRecord, similarities } from './record.ts';
 
@@ -75,14 +75,6 @@ export interface RunSummary {
 async function modelDir(m: PlanModel): Promise<string> {
   if (m.source.kind !== 'hub') return m.source.dir;
   return (await resolveHubModel(m.source.id, { revision: m.source.revision })).dir;
-}
-
-/** Content hash of a model folder's weights (every safetensors file, by name). */
-async function weightsHash(dir: string): Promise<string> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.safetensors')).sort();
-  const hashes: Record<string, string> = {};
-  for (const f of files) hashes[f] = await hashFile(join(dir, f));
-  return stageKey(hashes);
 }
 
 /** Temp files a killed run left while publishing (see tempSibling): removed before publishing again. */
