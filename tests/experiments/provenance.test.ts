@@ -63,7 +63,7 @@ describe('frozen results', () => {
     expect(emb.status).toBe('present');
     expect(emb.recompute).toBeNull();
     expect(emb.runs[0].inputs).toEqual({ source: { kind: 'embedded', dir: 'content/models/emb' }, present: true, dir: join(root, 'content', 'models', 'emb'), weightsHash: FOLDER_HASH });
-    expect(emb.runs[0].outdated).toBe(false);
+    expect(emb.runs[0].state).toBe('current');
     expect(emb.runs[0].file).toBe('emb/synthetic-sentiment2/seed-1.provenance.json');
 
     // Results without any manifest: not known, so not called frozen.
@@ -119,7 +119,7 @@ describe('frozen results', () => {
     const here = await weightsHash(dir);
     const status = (await frozenStatus(results, options)).get('retrained')!;
     expect(status.status).toBe('outdated');
-    expect(status.runs.map((r) => [r.seed, r.outdated, r.inputs.weightsHash])).toEqual([[1, true, here], [2, true, here]]);
+    expect(status.runs.map((r) => [r.seed, r.state, r.inputs.weightsHash])).toEqual([[1, 'outdated', here], [2, 'outdated', here]]);
     expect(status.recompute).toEqual({
       inputs: `the weights now in content/models/retrained (weights hash ${here.slice(0, 12)}; the published results were computed from ${FOLDER_HASH.slice(0, 12)})`,
       command: 'npm run lab -- run --models retrained',
@@ -128,7 +128,7 @@ describe('frozen results', () => {
     // One run recomputed from the new weights: the model stays outdated until every run is.
     publish(results, { ...manifest('retrained', 't', 2, { kind: 'embedded', dir: 'content/models/retrained' }), model: { id: 'retrained', source: { kind: 'embedded', dir: 'content/models/retrained' }, weightsHash: here } });
     const partly = (await frozenStatus(results, options)).get('retrained')!;
-    expect(partly.runs.map((r) => r.outdated)).toEqual([true, false]);
+    expect(partly.runs.map((r) => r.state)).toEqual(['outdated', 'current']);
     expect(partly.status).toBe('outdated');
     publish(results, { ...manifest('retrained', 't', 1, { kind: 'embedded', dir: 'content/models/retrained' }), model: { id: 'retrained', source: { kind: 'embedded', dir: 'content/models/retrained' }, weightsHash: here } });
     expect((await frozenStatus(results, options)).get('retrained')!.status).toBe('present');

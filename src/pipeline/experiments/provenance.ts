@@ -223,8 +223,13 @@ function outdatedHint(run: ModelRun, root: string): RecomputeHint {
 /** A published run with what is here of its inputs. */
 export interface ModelRun extends PublishedProvenance {
   inputs: ModelInputs;
-  /** The weights are here, but they are not the ones this run was computed from. */
-  outdated: boolean;
+  /** 'frozen': its weights are not here; 'outdated': they are, but not the ones it was computed from; else 'current'. */
+  state: 'frozen' | 'outdated' | 'current';
+}
+
+function runState(inputs: ModelInputs, p: Provenance): ModelRun['state'] {
+  if (!inputs.present) return 'frozen';
+  return inputs.weightsHash === p.model.weightsHash ? 'current' : 'outdated';
 }
 
 /** One model's published manifests and whether their inputs are here. */
@@ -257,10 +262,10 @@ export async function modelProvenance(published: PublishedProvenance[], models: 
       const key = JSON.stringify([p.model, p.provenance.model.source, p.provenance.plan]);
       if (!seen.has(key)) seen.set(key, findModelInputs(p.provenance, { ...options, root }));
       const inputs = await seen.get(key)!;
-      runs.push({ ...p, inputs, outdated: inputs.present && inputs.weightsHash !== p.provenance.model.weightsHash });
+      runs.push({ ...p, inputs, state: runState(inputs, p.provenance) });
     }
-    const frozen = runs.find((r) => !r.inputs.present);
-    const outdated = runs.find((r) => r.outdated);
+    const frozen = runs.find((r) => r.state === 'frozen');
+    const outdated = runs.find((r) => r.state === 'outdated');
     out.set(model, {
       model,
       runs,
