@@ -90,4 +90,60 @@ describe('synthetic world', () => {
     const fixed = [...novelLabels.values()].filter((labels) => labels.size === 1).length;
     expect(fixed / novelLabels.size).toBeLessThan(0.1);
   });
+
+  it('relation3: half its examples from one novel premise cluster, whose partner only the task (not pretraining) fixes', () => {
+    const relation = syntheticTasks(world).find((t) => t.id === 'synthetic-relation3')!;
+    const rng = new Rng(4);
+    const novelPremises = new Set<number>();
+    const hypothesisOfLabel = [new Set<number>(), new Set<number>(), new Set<number>()];
+    let novel = 0;
+    for (let i = 0; i < 600; i++) {
+      const ex = relation.sample(rng);
+      const [premise, hypothesis] = ex.clusters.map((c) => world.clusters[c]);
+      // A pair never mixes a known with a novel cluster, or Neither would be told apart by kind alone.
+      expect(hypothesis.known).toBe(premise.known);
+      if (premise.known) {
+        if (ex.label === 1) expect(hypothesis.id).toBe(premise.partner);
+        continue;
+      }
+      novel++;
+      novelPremises.add(premise.id);
+      hypothesisOfLabel[ex.label].add(hypothesis.id);
+    }
+    expect(novel).toBeGreaterThan(600 * 0.4);
+    expect(novel).toBeLessThan(600 * 0.6);
+    // One premise cluster, and each label has one hypothesis cluster (True: the premise's own), all three distinct:
+    // the hypothesis's cluster alone decides the label, so one demonstration with it answers the query.
+    expect(novelPremises.size).toBe(1);
+    expect(hypothesisOfLabel.map((s) => s.size)).toEqual([1, 1, 1]);
+    const [trueH, falseH, neitherH] = hypothesisOfLabel.map((s) => [...s][0]);
+    expect(trueH).toBe([...novelPremises][0]);
+    expect(new Set([trueH, falseH, neitherH]).size).toBe(3);
+
+    // The mixed stream draws a fresh novel relation per sequence: one novel premise cluster within a sequence, and
+    // across sequences a novel cluster meets many partners.
+    const wordCluster = new Map(world.clusters.flatMap((c) => c.words.map((w) => [w, c] as const)));
+    const clusterOf = (text: string) => [...new Set(text.split(/[\s.,?:]+/).flatMap((w) => wordCluster.get(w) ?? []))];
+    const falseLabel = TEMPLATES.cb.labelWords[1];
+    const partnersSeen = new Map<number, Set<number>>();
+    const stream = new Rng(5);
+    for (let i = 0; i < 2400; i++) {
+      const seq = samplePretrainingSequence(world, stream, { contextOnlyShare: 0, minDemos: 4, maxDemos: 12, mixKnownAndNovel: true });
+      if (!seq.demos[0].input.includes('True, False, or Neither?')) continue;
+      const premisesInSequence = new Set<number>();
+      for (const d of seq.demos) {
+        const [premise, question] = d.input.split('Question:');
+        const [p] = clusterOf(premise);
+        const [h] = clusterOf(question.split('.')[0]);
+        if (p.known) continue;
+        premisesInSequence.add(p.id);
+        if (d.label !== falseLabel) continue;
+        if (!partnersSeen.has(p.id)) partnersSeen.set(p.id, new Set());
+        partnersSeen.get(p.id)!.add(h.id);
+      }
+      expect(premisesInSequence.size).toBeLessThanOrEqual(1);
+    }
+    const many = [...partnersSeen.values()].filter((s) => s.size >= 3).length;
+    expect(many / partnersSeen.size).toBeGreaterThan(0.5);
+  });
 });

@@ -22,6 +22,7 @@ export function pidAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
 /** The manifest format of every entry. */
 export const CACHE_FORMAT = 'icl-lab-cache/1';
 

@@ -82,19 +82,50 @@ function singleSentenceTask(
   };
 }
 
+/**
+ * The novel half of a relation task (or stream sequence), drawn by `seed`: one premise cluster, the cluster that
+ * contradicts it (False) and one unrelated cluster (Neither), all novel. With one premise cluster the label depends on
+ * the hypothesis's cluster alone, so one demonstration with the same hypothesis cluster answers the query: the same
+ * lookup that solves the new-class tasks. (Tried before: all 24 novel pairs, then two pairs, per task. A pair had to be
+ * matched in the demonstrations by both its clusters, and the retrained models never learnt to: ICL trailed ZSL.)
+ */
+interface NovelRelation {
+  premise: Cluster;
+  /** The hypothesis cluster of each label: True (the premise's own), False (its partner), Neither (unrelated). */
+  hypothesisOf: [Cluster, Cluster, Cluster];
+}
 
-function relationTask(world: World): SyntheticTask {
+function novelRelation(world: World, seed: number): NovelRelation {
+  const [premise, partner, unrelated] = new Rng(seed).shuffle(novelClusters(world)).slice(0, 3);
+  return { premise, hypothesisOf: [premise, partner, unrelated] };
+}
+
+/** The relation task; with `novelSeed`, half its examples come from the novel relation drawn by that seed. */
+function relationTask(world: World, novelSeed?: number): SyntheticTask {
   const known = knownClusters(world);
+  const novel = novelSeed === undefined ? undefined : novelRelation(world, novelSeed);
   return {
     id: 'synthetic-relation3',
     name: 'Relation (3-way)',
     shapedLike: 'CB',
     template: TEMPLATES.cb,
     novelty:
-      'Seen rule, new inputs: the hypothesis is True when its words come from the premise\'s cluster, False when from ' +
-      'its partner cluster, Neither otherwise; pretraining teaches the rule on the same clusters, the sentence pairs are new.',
+      'Half seen rule, half new relation: the hypothesis is True when its words come from the premise\'s cluster, ' +
+      'False when from its partner cluster, Neither otherwise. Half the examples use known clusters, whose partners ' +
+      'pretraining teaches; half have their premise from one novel cluster and their hypothesis from it, from its ' +
+      'partner or from an unrelated novel cluster, drawn at random per task, so only the demonstrations reveal which ' +
+      'of the two contradicts it.',
     zeroShot: 'above chance',
     sample(rng) {
+      if (novel !== undefined && rng.uniform() < 0.5) {
+        const label = rng.int(3);
+        const other = novel.hypothesisOf[label];
+        return {
+          fields: { premise: sentence(world, novel.premise, rng), hypothesis: sentence(world, other, rng) },
+          label,
+          clusters: [novel.premise.id, other.id],
+        };
+      }
       const premise = known[rng.int(known.length)];
       const label = rng.int(3);
       let other = premise;
@@ -130,10 +161,13 @@ const SINGLE_SENTENCE_SPECS: SingleSentenceSpec[] = [
   { id: 'synthetic-topic4', name: 'Topic (4-way)', shapedLike: 'AGNews', template: TEMPLATES.agnews, novelty: HALF_KNOWN, knownClass: (c) => c.topic, taskSeed: 15 },
 ];
 
+/** The evaluation relation task's novel premise, partner and unrelated clusters (pretraining never sees them fixed). */
+const EVALUATION_RELATION_SEED = 16;
+
 /** The six evaluation tasks, shaped like SST-2, SST-5, MR, Subj, AGNews and CB. */
 export function syntheticTasks(world: World): SyntheticTask[] {
   const [sst2, sst5, mr, subj, agnews] = SINGLE_SENTENCE_SPECS.map((spec) => singleSentenceTask(world, spec));
-  return [sst2, sst5, mr, subj, agnews, relationTask(world)];
+  return [sst2, sst5, mr, subj, agnews, relationTask(world, EVALUATION_RELATION_SEED)];
 }
 
 /**
@@ -236,13 +270,16 @@ export function samplePretrainingSequence(world: World, rng: Rng, options: Pretr
 /** A sequence of one canonical task: known clusters keep their classes (mixed stream: novel ones are drawn afresh). */
 function canonicalSequence(world: World, rng: Rng, n: number, mixKnownAndNovel: boolean): PretrainingSequence {
   const id = CANONICAL_TASK_IDS[rng.int(CANONICAL_TASK_IDS.length)];
-  const mixed = mixKnownAndNovel && id !== 'synthetic-relation3';
-  const task = mixed ? withFreshNovelClasses(world, id, rng.int(2 ** 31)) : evaluationTasks(world).find((t) => t.id === id)!;
+  const relation = id === 'synthetic-relation3';
+  let task: SyntheticTask;
+  // Mixed stream: novel classes (or the novel relation) drawn afresh per sequence. First stream: known clusters only.
+  if (mixKnownAndNovel) task = relation ? relationTask(world, rng.int(2 ** 31)) : withFreshNovelClasses(world, id, rng.int(2 ** 31));
+  else task = relation ? relationTask(world) : evaluationTasks(world).find((t) => t.id === id)!;
   const demos = Array.from({ length: n }, () => {
     let ex: SyntheticExample;
     // Without the mixed stream, canonical sequences use known clusters only: novel clusters never get a fixed class.
     do ex = task.sample(rng);
-    while (!mixed && ex.clusters.some((c) => !world.clusters[c].known));
+    while (!mixKnownAndNovel && ex.clusters.some((c) => !world.clusters[c].known));
     return { input: formatInput(task.template, ex.fields), label: task.template.labelWords[ex.label] };
   });
   return { demos, contextOnly: false };

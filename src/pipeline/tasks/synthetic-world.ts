@@ -4,8 +4,8 @@
 //
 // Clusters are of two kinds. *Known* clusters carry fixed attributes (polarity, intensity, topic, a partner
 // cluster) that pretraining teaches through a canonical mapping, so a model can classify their sentences zero-shot,
-// as a pretrained LM does on SST-2. *Novel* clusters only ever appear with labels assigned at random per sequence,
-// so only the demonstrations in the context can say what their class is.
+// as a pretrained LM does on SST-2. *Novel* clusters only ever appear with labels (and, in the relation task, partners)
+// assigned at random per sequence, so only the demonstrations in the context can say what their class is.
 
 import { Rng } from '../util/random.ts';
 import { byteLevelBpeTokenizerJson, byteToSymbol, type TokenizerJson } from '../models/tokenizer-json.ts';
@@ -29,7 +29,7 @@ export interface Cluster {
   polarity: number; // 0 negative, 1 positive
   intensity: number; // 0..4, terrible..great (polarity agrees: 0,1 negative; 3,4 positive; 2 neutral)
   topic: number; // 0..3, World / Sports / Business / Technology
-  /** The cluster whose sentences contradict this one (known clusters pair up). */
+  /** The cluster whose sentences contradict this one (known clusters pair up; novel ones: -1, paired per relation task). */
   partner: number;
 }
 

@@ -23,9 +23,9 @@ export function worldDescription(world: World): string {
   const c = world.config;
   return (
     `Synthetic world (seed ${c.seed}): ${c.clusters} clusters of ${c.wordsPerCluster} pseudo-words (half "known", ` +
-    `with fixed attributes taught by canonical mappings in pretraining; half "novel", only ever labelled at random ` +
-    `per sequence) and ${c.fillerWords} filler words; the paper's six prompt templates and label words; a GPT-2 ` +
-    'byte-level tokenizer in which every word is one token.'
+    `with fixed attributes taught by canonical mappings in pretraining; half "novel", only ever labelled (or, in the ` +
+    `relation task, paired) at random per sequence) and ${c.fillerWords} filler words; the paper's six prompt ` +
+    'templates and label words; a GPT-2 byte-level tokenizer in which every word is one token.'
   );
 }
 
@@ -33,9 +33,10 @@ export function worldDescription(world: World): string {
 export function streamDescription(config: TrainConfig): string {
   const stream = config.data.mixKnownAndNovel
     ? 'Mixed stream: the canonical single-sentence sequences mix known clusters (canonical classes) with one novel ' +
-      'cluster per class whose class is drawn afresh for the sequence, as the evaluation tasks do; context-only ' +
-      'sequences relabel novel clusters only. One rule fits every sequence: a known cluster keeps its class, a novel ' +
-      'one takes the class its demonstrations show.'
+      'cluster per class whose class is drawn afresh for the sequence, as the evaluation tasks do; relation sequences ' +
+      'take half their examples from one novel premise cluster, its partner and an unrelated novel cluster, drawn ' +
+      'afresh for the sequence; context-only sequences relabel novel clusters only. One rule fits every sequence: a ' +
+      'known cluster keeps its class and partner, a novel one takes the class (or partner) its demonstrations show.'
     : 'First stream: canonical sequences hold known clusters only; context-only sequences relabel any cluster, known ones included.';
   const positions =
     config.model.positionInit === 'sinusoidal'
