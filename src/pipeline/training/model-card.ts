@@ -1,6 +1,7 @@
 // The card of an embedded model: card.json (read by the report, schema in report/model-card.ts) and README.md
 // (for people), both written from the recipe, the world and the measured training curve, never by hand.
 
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { ParamStore } from '../models/family.ts';
 import { writeFileDurably } from '../models/safetensors.ts';
@@ -107,7 +108,8 @@ export async function writeModelCard(
     '',
     streamDescription(config),
     '',
-    `Training time here: ${(elapsedSeconds / 60).toFixed(1)} minutes (2 CPU cores, ONNX Runtime).`,
+    `Training time here: ${(elapsedSeconds / 60).toFixed(1)} minutes of wall time over all its runs (ONNX Runtime, on a ` +
+      `machine with ${availableParallelism()} CPU cores; other work running at the same time counts in it).`,
     '',
     '## Final accuracies (training-time probe)',
     '',
