@@ -117,22 +117,20 @@ function relationTask(world: World, novelSeed?: number): SyntheticTask {
       'of the two contradicts it.',
     zeroShot: 'above chance',
     sample(rng) {
+      let premise: Cluster, label: number, other: Cluster;
       if (novel !== undefined && rng.uniform() < 0.5) {
-        const label = rng.int(3);
-        const other = novel.hypothesisOf[label];
-        return {
-          fields: { premise: sentence(world, novel.premise, rng), hypothesis: sentence(world, other, rng) },
-          label,
-          clusters: [novel.premise.id, other.id],
-        };
-      }
-      const premise = known[rng.int(known.length)];
-      const label = rng.int(3);
-      let other = premise;
-      if (label === 1) other = world.clusters[premise.partner];
-      if (label === 2) {
-        do other = known[rng.int(known.length)];
-        while (other.id === premise.id || other.id === premise.partner);
+        premise = novel.premise;
+        label = rng.int(3);
+        other = novel.hypothesisOf[label];
+      } else {
+        premise = known[rng.int(known.length)];
+        label = rng.int(3);
+        other = premise;
+        if (label === 1) other = world.clusters[premise.partner];
+        if (label === 2) {
+          do other = known[rng.int(known.length)];
+          while (other.id === premise.id || other.id === premise.partner);
+        }
       }
       return {
         fields: { premise: sentence(world, premise, rng), hypothesis: sentence(world, other, rng) },
